@@ -1,0 +1,21 @@
+"""The one NinjaAPI: mounts each app's router and renders every GatewayError in OpenAI's error shape."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from routing.api import router as routing_router
+from routing.api import status_router
+from routing.errors import install_error_handlers
+
+api = NinjaAPI(
+    title="LLM Gateway",
+    version="0.1.0",
+    description="OpenAI-compatible gateway with role-based routing, fallbacks and usage tracking.",
+    urls_namespace="gateway",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_error_handlers(api)
+api.add_router("/v1", routing_router)
+api.add_router("", status_router)

@@ -1,0 +1,1 @@
+"""Monthly model research (benchmarks → rankings) lands here with its own issue."""

@@ -1,0 +1,46 @@
+"""What /v1/models shows: enabled models on enabled providers, plus the `auto` routes. Pure."""
+
+from __future__ import annotations
+
+from routing.errors import ModelNotFound
+from routing.selection import DEFAULT_ROLE
+from routing.snapshot import ModelSpec, RoutingSnapshot
+
+GATEWAY_OWNER = "llm-gateway"
+
+
+def model_object(spec: ModelSpec) -> dict:
+    return {
+        "id": spec.public_id,
+        "object": "model",
+        "created": spec.created,
+        "owned_by": spec.provider,
+        "context_window": spec.context_window or None,
+        "pricing": {
+            "input_per_million": round(spec.input_price_per_token * 1_000_000, 6),
+            "output_per_million": round(spec.output_price_per_token * 1_000_000, 6),
+        },
+        "capabilities": {"tools": spec.supports_tools, "vision": spec.supports_vision, "json": spec.supports_json},
+    }
+
+
+def auto_objects(snapshot: RoutingSnapshot) -> list[dict]:
+    created = int(snapshot.built_at)
+    routes = ["auto"] + [f"auto:{role}" for role in sorted(snapshot.rankings) if role != DEFAULT_ROLE]
+    return [{"id": route, "object": "model", "created": created, "owned_by": GATEWAY_OWNER} for route in routes]
+
+
+def listed_models(snapshot: RoutingSnapshot) -> list[dict]:
+    visible = [
+        spec
+        for spec in snapshot.models.values()
+        if spec.enabled and (provider := snapshot.providers.get(spec.provider)) is not None and provider.enabled
+    ]
+    return auto_objects(snapshot) + [model_object(spec) for spec in sorted(visible, key=lambda s: s.public_id)]
+
+
+def get_model(snapshot: RoutingSnapshot, model_id: str) -> dict:
+    for obj in listed_models(snapshot):
+        if obj["id"] == model_id:
+            return obj
+    raise ModelNotFound(f"The model '{model_id}' does not exist on this gateway.", param="model")

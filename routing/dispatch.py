@@ -1,0 +1,168 @@
+"""Calling the candidates in order until one answers, and relaying a stream to the client.
+
+Fallback happens only before the first byte reaches the client: a non-streamed answer is whole or
+nothing, and a stream is committed once its first event has been read. After that an upstream
+failure ends the stream with an OpenAI-shaped error event, never a silent truncation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from routing.errors import GatewayError, UpstreamFailed, error_body
+from routing.providers import ProviderError, provider_for
+from routing.providers.base import ChatStream, Completion, StreamEvent, Usage
+from routing.selection import Candidate
+
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+@dataclass(slots=True)
+class Attempt:
+    provider: str
+    model: str
+    ms: float
+    status: int | None = None  # what the upstream answered; None when it never did
+    error: str = ""
+
+    def as_dict(self) -> dict:
+        return {"provider": self.provider, "model": self.model, "status": self.status, "error": self.error,
+                "ms": round(self.ms, 2)}
+
+
+@dataclass(slots=True)
+class CallLog:
+    """What happened upstream, for headers and the usage row."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    upstream_ms: float = 0.0  # time spent waiting on providers, excluded from the gateway's overhead
+    chosen: Candidate | None = None
+
+    def failed(self, candidate: Candidate, started: float, error: ProviderError) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        self.upstream_ms += elapsed
+        self.attempts.append(
+            Attempt(candidate.provider.name, candidate.model.public_id, elapsed, error.upstream_status,
+                    error.message)
+        )
+
+    def succeeded(self, candidate: Candidate, started: float) -> None:
+        elapsed = (time.perf_counter() - started) * 1000
+        self.upstream_ms += elapsed
+        self.attempts.append(Attempt(candidate.provider.name, candidate.model.public_id, elapsed, 200))
+        self.chosen = candidate
+
+
+async def complete_with_fallback(candidates: list[Candidate], body: dict, log: CallLog) -> Completion:
+    """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
+    last: ProviderError | None = None
+    for candidate in candidates:
+        started = time.perf_counter()
+        try:
+            completion = await provider_for(candidate.provider).complete(body, candidate.model)
+        except ProviderError as error:
+            log.failed(candidate, started, error)
+            if not error.retryable:
+                raise _client_error(error, log) from None
+            last = error
+            continue
+        log.succeeded(candidate, started)
+        return completion
+    raise _all_failed(last, log)
+
+
+async def open_stream_with_fallback(
+    candidates: list[Candidate], body: dict, log: CallLog
+) -> tuple[ChatStream, StreamEvent]:
+    """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
+    last: ProviderError | None = None
+    for candidate in candidates:
+        started = time.perf_counter()
+        stream: ChatStream | None = None
+        try:
+            stream = await provider_for(candidate.provider).stream(body, candidate.model)
+            first = await anext(stream)
+        except StopAsyncIteration:
+            error = ProviderError(
+                f"Provider '{candidate.provider.name}' ended the stream without an answer.", retryable=True,
+                code="upstream_empty_stream",
+            )
+        except ProviderError as exc:
+            error = exc
+        except asyncio.CancelledError:
+            if stream is not None:
+                await stream.aclose()
+            raise
+        else:
+            log.succeeded(candidate, started)
+            return stream, first
+        if stream is not None:
+            await stream.aclose()
+        log.failed(candidate, started, error)
+        if not error.retryable:
+            raise _client_error(error, log)
+        last = error
+    raise _all_failed(last, log)
+
+
+@dataclass(slots=True)
+class StreamOutcome:
+    usage: Usage | None = None
+    first_byte_at: float | None = None
+    status: str = "ok"
+    error: ProviderError | None = None
+
+
+async def relay_stream(
+    stream: ChatStream,
+    first: StreamEvent,
+    *,
+    include_usage: bool,
+    outcome: StreamOutcome,
+    on_finish: Callable[[StreamOutcome], None],
+) -> AsyncIterator[bytes]:
+    """Forward events as they arrive; hide the usage chunk unless the client asked for it."""
+    try:
+        event: StreamEvent | None = first
+        iterator = aiter(stream)
+        while event is not None:
+            usage = event.chunk.get("usage")
+            if usage:
+                outcome.usage = Usage.from_openai(usage)
+            if include_usage or not (usage and not event.chunk.get("choices")):
+                if outcome.first_byte_at is None:
+                    outcome.first_byte_at = time.perf_counter()
+                yield b"data: " + event.data + b"\n\n"
+            event = await anext(iterator, None)
+        yield DONE_EVENT
+    except ProviderError as error:
+        outcome.status, outcome.error = "error", error
+        yield b"data: " + orjson.dumps(error_body(error.message, error.error_type, None, error.code)) + b"\n\n"
+    except (asyncio.CancelledError, GeneratorExit):
+        outcome.status = "client_closed"
+        raise
+    finally:
+        await stream.aclose()
+        on_finish(outcome)
+
+
+def _client_error(error: ProviderError, log: CallLog) -> GatewayError:
+    return GatewayError(error.message, status=error.status, error_type=error.error_type, code=error.code,
+                        headers=_retry_headers(error))
+
+
+def _all_failed(last: ProviderError | None, log: CallLog) -> GatewayError:
+    summary = "; ".join(f"{a.provider}/{a.model}: {a.error}" for a in log.attempts)
+    if last is not None and last.upstream_status == 429 and len(log.attempts) == 1:
+        return _client_error(last, log)  # one candidate, rate limited: the client should back off, not see 502
+    return UpstreamFailed(f"All {len(log.attempts)} upstream attempt(s) failed. {summary}",
+                          headers=_retry_headers(last) if last else None)
+
+
+def _retry_headers(error: ProviderError) -> dict[str, str]:
+    return {"retry-after": error.retry_after} if error.retry_after else {}

@@ -1,0 +1,162 @@
+"""The request path for /v1/chat/completions, top to bottom in one place.
+
+parse → detect role → (rewrite prompt, enrich context: later issues slot in here) → select
+candidates → call with fallback → record usage. Framework-free: bytes and headers in, a
+`ChatResult` out, so any ASGI front end can serve it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from routing.chat_request import ChatRequest, parse_chat_request
+from routing.dispatch import (
+    CallLog,
+    StreamOutcome,
+    complete_with_fallback,
+    open_stream_with_fallback,
+    relay_stream,
+)
+from routing.errors import GatewayError
+from routing.providers.base import Usage
+from routing.selection import DEFAULT_ROLE, is_auto, resolve_profile, select_candidates
+from routing.snapshot import RoutingSnapshot
+from routing.state import routing_snapshot
+from usage.events import UsageEvent
+from usage.state import recorder
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@dataclass(slots=True)
+class ChatResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+    content_type: str = "application/json"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str = field(default_factory=lambda: f"gw-{uuid.uuid4().hex}")
+    started: float = field(default_factory=time.perf_counter)
+    created_at: object = field(default_factory=timezone.now)
+    chat: ChatRequest | None = None
+    role: str = ""
+    profile: str = ""
+    log: CallLog = field(default_factory=CallLog)
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def overhead_ms(self) -> float:
+        return max(self.elapsed_ms() - self.log.upstream_ms, 0.0)
+
+
+async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
+    """Serve one chat-completions request. Raises GatewayError (already recorded as a usage row)."""
+    ctx = RequestContext()
+    try:
+        snapshot = await routing_snapshot.get()
+        chat = ctx.chat = parse_chat_request(
+            raw, headers, max_messages=settings.GATEWAY_MAX_MESSAGES, known_roles=snapshot.roles
+        )
+        ctx.role = chat.role or DEFAULT_ROLE
+        profile = resolve_profile(snapshot, chat.profile)
+        ctx.profile = profile.name
+        candidates = select_candidates(
+            snapshot, model=chat.model, role=chat.role, profile=profile, needs=chat.needs
+        )
+        if chat.stream:
+            return await _stream(ctx, chat, candidates, snapshot)
+        completion = await complete_with_fallback(candidates, chat.body, ctx.log)
+    except GatewayError as error:
+        error.headers.update(_gateway_headers(ctx))
+        _record(ctx, status_code=error.status, usage=None, error=error)
+        raise
+    headers = _gateway_headers(ctx)
+    _record(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model)
+    return ChatResult(status=200, headers=headers, body=completion.body)
+
+
+async def _stream(ctx: RequestContext, chat: ChatRequest, candidates, snapshot: RoutingSnapshot) -> ChatResult:
+    stream, first = await open_stream_with_fallback(candidates, chat.body, ctx.log)
+    outcome = StreamOutcome()
+    upstream_model = str(first.chunk.get("model", ""))
+    overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
+
+    def finish(outcome: StreamOutcome) -> None:
+        ttft = (outcome.first_byte_at - ctx.started) * 1000 if outcome.first_byte_at else None
+        _record(
+            ctx, status_code=200, usage=outcome.usage, upstream_model=upstream_model, ttft_ms=ttft,
+            status=outcome.status, error=outcome.error, overhead_ms=overhead_ms,
+        )
+
+    headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
+    body = relay_stream(stream, first, include_usage=chat.include_usage, outcome=outcome, on_finish=finish)
+    return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream")
+
+
+def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {
+        "x-request-id": ctx.request_id,
+        "x-gateway-attempts": str(len(ctx.log.attempts)),
+        "x-gateway-overhead-ms": f"{ctx.overhead_ms():.3f}",
+    }
+    if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
+        headers["x-gateway-role"] = ctx.role
+    chosen = ctx.log.chosen
+    if chosen is not None:
+        headers["x-gateway-model"] = chosen.model.public_id
+        headers["x-gateway-provider"] = chosen.provider.name
+    return headers
+
+
+def _record(
+    ctx: RequestContext,
+    *,
+    status_code: int,
+    usage: Usage | None,
+    upstream_model: str = "",
+    ttft_ms: float | None = None,
+    status: str | None = None,
+    error: Exception | None = None,
+    overhead_ms: float | None = None,
+) -> None:
+    chat, chosen = ctx.chat, ctx.log.chosen
+    usage = usage or Usage()
+    cost = chosen.model.cost(usage.prompt_tokens, usage.completion_tokens) if chosen else 0.0
+    recorder.record(
+        UsageEvent(
+            created_at=ctx.created_at,
+            request_id=ctx.request_id,
+            profile=ctx.profile,
+            role=ctx.role,
+            conversation_id=chat.conversation_id if chat else "",
+            requested_model=chat.model if chat else "",
+            model=chosen.model.public_id if chosen else "",
+            provider=chosen.provider.name if chosen else "",
+            upstream_model=upstream_model or (chosen.model.upstream_name if chosen else ""),
+            stream=chat.stream if chat else False,
+            attempts=len(ctx.log.attempts),
+            attempt_log=[attempt.as_dict() for attempt in ctx.log.attempts],
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cost=cost,
+            latency_ms=ctx.elapsed_ms(),
+            ttft_ms=ttft_ms,
+            overhead_ms=ctx.overhead_ms() if overhead_ms is None else overhead_ms,
+            status_code=status_code,
+            status=status or ("ok" if error is None else "error"),
+            error_type=(getattr(error, "code", None) or getattr(error, "error_type", "")) if error else "",
+            error_message=str(getattr(error, "message", error))[:2000] if error else "",
+        )
+    )

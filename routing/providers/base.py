@@ -1,0 +1,121 @@
+"""The provider interface: one subclass per wire protocol, registered by `kind`.
+
+Every provider speaks OpenAI's chat-completions format to the gateway, whatever it speaks upstream.
+Failures are one exception, `ProviderError`; fallback reads only its `retryable` flag.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import httpx
+
+from routing.snapshot import ModelSpec, ProviderSpec
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        if not isinstance(usage, dict):
+            return None
+        prompt = _as_int(usage.get("prompt_tokens"))
+        completion = _as_int(usage.get("completion_tokens"))
+        total = _as_int(usage.get("total_tokens")) or prompt + completion
+        return cls(prompt, completion, total)
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer: `body` is sent to the client byte for byte."""
+
+    body: bytes
+    usage: Usage | None
+    upstream_model: str = ""
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One OpenAI `chat.completion.chunk`: its JSON bytes as they go on the wire, and the parsed dict."""
+
+    data: bytes
+    chunk: dict
+
+
+class ProviderError(Exception):
+    """An upstream failure. `retryable`: another candidate may succeed (network, timeout, 429, 5xx).
+
+    `status` is what the client should see if this is the last word; `upstream_status` what the
+    provider answered (None when it never answered).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int = 502,
+        upstream_status: int | None = None,
+        error_type: str = "upstream_error",
+        code: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.upstream_status = upstream_status
+        self.error_type = error_type
+        self.code = code
+        self.retry_after = retry_after
+
+
+class ChatStream(ABC):
+    """An open upstream stream, iterated as OpenAI chunks; ends normally only on a complete answer.
+
+    Raises ProviderError mid-iteration when the upstream fails or stops early. `aclose` releases the
+    upstream connection and is safe to call twice.
+    """
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self
+
+    @abstractmethod
+    async def __anext__(self) -> StreamEvent: ...
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class Provider(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, spec: ProviderSpec, client: httpx.AsyncClient) -> None:
+        self.spec = spec
+        self.client = client
+
+    @abstractmethod
+    async def complete(self, body: dict, model: ModelSpec) -> Completion:
+        """Send a non-streaming request. Raises ProviderError."""
+
+    @abstractmethod
+    async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
+        """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
+
+    def redact(self, text: str) -> str:
+        """Never let the provider's key travel back in an error message."""
+        key = self.spec.api_key
+        if key and key in text:
+            text = text.replace(key, "[redacted]")
+        return text

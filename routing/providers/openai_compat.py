@@ -1,0 +1,234 @@
+"""Providers that already speak OpenAI's chat-completions API: NanoGPT, xAI, OpenRouter, OpenAI, Ollama /v1.
+
+No translation: the request is forwarded with the upstream model name, answers go back byte for byte.
+"""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+from django.conf import settings
+
+from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
+from routing.providers.sse import SSEDecoder
+from routing.snapshot import ModelSpec
+
+GATEWAY_FIELDS = ("role", "conversation_id", "profile")
+MAX_ERROR_BODY_BYTES = 64 * 1024
+
+
+class OpenAICompatibleProvider(Provider):
+    kind = "openai_compatible"
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": accept, "user-agent": "llm-gateway/0.1"}
+        if self.spec.api_key:
+            headers["authorization"] = f"Bearer {self.spec.api_key}"
+        return headers
+
+    def _payload(self, body: dict, model: ModelSpec, stream: bool) -> bytes:
+        upstream = {key: value for key, value in body.items() if key not in GATEWAY_FIELDS}
+        upstream["model"] = model.upstream_name
+        if stream:
+            # Always ask for usage so every stream is counted; the relay hides it if the client didn't ask.
+            options = upstream.get("stream_options")
+            upstream["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return orjson.dumps(upstream)
+
+    @property
+    def url(self) -> str:
+        return f"{self.spec.base_url}/chat/completions"
+
+    async def complete(self, body: dict, model: ModelSpec) -> Completion:
+        request = self.client.build_request(
+            "POST", self.url, content=self._payload(body, model, stream=False), headers=self._headers("application/json")
+        )
+        response = await self._send(request)
+        try:
+            if response.status_code != 200:
+                raise await self._status_error(response)
+            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        finally:
+            await response.aclose()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                f"Provider '{self.spec.name}' returned a response that is not valid JSON.", retryable=True
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise self._embedded_error(data)
+        return Completion(body=raw, usage=Usage.from_openai(data.get("usage")), upstream_model=str(data.get("model", "")))
+
+    async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
+        request = self.client.build_request(
+            "POST",
+            self.url,
+            content=self._payload(body, model, stream=True),
+            headers={**self._headers("text/event-stream"), "accept-encoding": "identity"},
+        )
+        response = await self._send(request)
+        if response.status_code != 200:
+            try:
+                raise await self._status_error(response)
+            finally:
+                await response.aclose()
+        return OpenAIChatStream(self, response)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+
+    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+        name = self.spec.name
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
+                                 code="upstream_connect_timeout")
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderError(
+                f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.", retryable=True, status=504,
+                code="upstream_timeout",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return ProviderError(f"Could not connect to provider '{name}'.", retryable=True, code="upstream_unreachable")
+        return ProviderError(
+            f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
+            code="upstream_connection_error",
+        )
+
+    async def _status_error(self, response: httpx.Response) -> ProviderError:
+        try:
+            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
+        except httpx.HTTPError:
+            raw = b""
+        upstream_message, upstream_code = _error_details(raw)
+        status = response.status_code
+        name = self.spec.name
+        detail = f": {self.redact(upstream_message)}" if upstream_message else ""
+        if status in (401, 403):
+            # The provider refused the gateway's own key: the client's request was fine, so never a 401.
+            return ProviderError(
+                f"Provider '{name}' rejected the gateway's credentials ({status}). Check its API key variable.",
+                retryable=True, status=502, upstream_status=status, code="upstream_auth_failed",
+            )
+        if status == 429:
+            return ProviderError(
+                f"Provider '{name}' is rate limiting requests{detail}", retryable=True, status=429,
+                upstream_status=status, error_type="rate_limit_error", code="upstream_rate_limited",
+                retry_after=response.headers.get("retry-after"),
+            )
+        if status >= 500 or status == 408:
+            return ProviderError(
+                f"Provider '{name}' failed with {status}{detail}", retryable=True, status=502,
+                upstream_status=status, code=upstream_code or "upstream_server_error",
+            )
+        return ProviderError(
+            f"Provider '{name}' refused the request ({status}){detail}", retryable=False,
+            status=status if 400 <= status < 500 else 502, upstream_status=status,
+            error_type="invalid_request_error", code=upstream_code,
+        )
+
+    def _embedded_error(self, data: object) -> ProviderError:
+        message, code = _error_details(orjson.dumps(data)) if isinstance(data, dict) else ("", None)
+        detail = f": {self.redact(message)}" if message else ""
+        return ProviderError(
+            f"Provider '{self.spec.name}' returned an error instead of an answer{detail}",
+            retryable=True, code=code or "upstream_bad_response",
+        )
+
+
+class OpenAIChatStream(ChatStream):
+    def __init__(self, provider: OpenAICompatibleProvider, response: httpx.Response) -> None:
+        self._provider = provider
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._decoder = SSEDecoder()
+        self._ready: list[bytes] = []
+        self._finished = False  # a finish_reason was seen
+        self._done = False
+
+    async def __anext__(self) -> StreamEvent:
+        while True:
+            while self._ready:
+                data = self._ready.pop(0)
+                if data == b"[DONE]":
+                    self._done = True
+                    await self.aclose()
+                    raise StopAsyncIteration
+                return self._event(data)
+            if self._done:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._chunks.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                if self._finished and not self._decoder.pending():
+                    self._done = True  # some servers omit [DONE] after a finished answer
+                    raise StopAsyncIteration from None
+                raise ProviderError(
+                    f"Provider '{self._provider.spec.name}' closed the stream before the answer was complete.",
+                    retryable=True, code="upstream_stream_incomplete",
+                ) from None
+            except httpx.HTTPError as exc:
+                await self.aclose()
+                raise self._provider._transport_error(exc) from exc
+            self._ready.extend(self._decoder.feed(chunk))
+
+    def _event(self, data: bytes) -> StreamEvent:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                f"Provider '{self._provider.spec.name}' sent an event that is not valid JSON.",
+                retryable=True, code="upstream_bad_stream",
+            ) from None
+        if not isinstance(chunk, dict):
+            raise ProviderError(
+                f"Provider '{self._provider.spec.name}' sent an unexpected event.", retryable=True,
+                code="upstream_bad_stream",
+            )
+        if "error" in chunk and chunk["error"]:
+            raise self._provider._embedded_error(chunk)
+        for choice in chunk.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("finish_reason"):
+                self._finished = True
+        return StreamEvent(data=data, chunk=chunk)
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+async def _read_bounded(response: httpx.Response, limit: int, provider: str, truncate: bool = False) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        size += len(part)
+        if size > limit:
+            if truncate:
+                parts.append(part[: limit - (size - len(part))])
+                break
+            raise ProviderError(
+                f"Provider '{provider}' sent a response larger than {limit} bytes.", retryable=False,
+                code="upstream_response_too_large",
+            )
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _error_details(raw: bytes) -> tuple[str, str | None]:
+    """The message and code of an upstream error body, whatever its flavour of OpenAI's shape."""
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace").strip(), None
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        code = error.get("code")
+        return str(error.get("message") or "")[:1000], str(code) if code is not None else None
+    if isinstance(error, str):
+        return error[:1000], None
+    return "", None

@@ -1,0 +1,140 @@
+"""Choosing which models to try, in order. Pure: a snapshot and a request in, candidates out; no I/O.
+
+- `auto` / `auto:<role>`: the role's ranking, reordered by the profile's tier preference;
+- a public model id: that model, then its configured fallbacks;
+- `<provider>/<upstream model>`: a pattern route straight to that provider.
+Candidates that cannot be used (disabled, no key, outside the profile, missing a capability the
+request needs) are left out; when none remain, the error says why for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from routing.chat_request import AUTO_MODEL
+from routing.errors import ModelNotAvailable, ModelNotFound
+from routing.snapshot import ModelSpec, ProfileSpec, ProviderSpec, RoutingSnapshot
+
+DEFAULT_ROLE = "general"
+ALL_TIERS = ("free", "paid", "enterprise")
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    model: ModelSpec
+    provider: ProviderSpec
+    reason: str  # primary | fallback | free_tier | requested | pattern
+
+
+def resolve_profile(snapshot: RoutingSnapshot, name: str | None) -> ProfileSpec:
+    """The named profile, else the active one; a missing active profile allows everything."""
+    if name is not None:
+        profile = snapshot.profiles.get(name)
+        if profile is None:
+            raise ModelNotAvailable(f"Unknown profile '{name}'.", param="profile", code="profile_not_found")
+        return profile
+    return snapshot.profiles.get(snapshot.default_profile) or ProfileSpec(snapshot.default_profile, ALL_TIERS)
+
+
+def is_auto(model: str) -> bool:
+    return model == AUTO_MODEL or model.startswith(f"{AUTO_MODEL}:")
+
+
+def select_candidates(
+    snapshot: RoutingSnapshot,
+    *,
+    model: str,
+    role: str | None,
+    profile: ProfileSpec,
+    needs: frozenset[str] = frozenset(),
+) -> list[Candidate]:
+    """Raises ModelNotFound (404) for an unknown model, ModelNotAvailable (400) when nothing is usable."""
+    if is_auto(model):
+        return _auto_candidates(snapshot, role or DEFAULT_ROLE, profile, needs)
+    spec = snapshot.models.get(model)
+    if spec is not None:
+        return _named_candidates(snapshot, spec, profile, needs)
+    prefix, _, upstream_name = model.partition("/")
+    provider = snapshot.providers.get(prefix)
+    if provider is not None and upstream_name:
+        pattern = ModelSpec(public_id=model, provider=provider.name, upstream_name=upstream_name)
+        problem = unusable_reason(snapshot, pattern, profile, frozenset())
+        if problem:
+            raise ModelNotAvailable(f"Model '{model}' cannot be used: {problem}.", param="model")
+        return [Candidate(pattern, provider, "pattern")]
+    raise ModelNotFound(
+        f"The model '{model}' does not exist on this gateway. GET /v1/models lists the models you can use, "
+        "or send 'auto' to let the gateway choose.",
+        param="model",
+    )
+
+
+def unusable_reason(
+    snapshot: RoutingSnapshot, model: ModelSpec, profile: ProfileSpec, needs: frozenset[str]
+) -> str | None:
+    """Why a model cannot serve this request now, or None when it can."""
+    provider = snapshot.providers.get(model.provider)
+    if provider is None:
+        return f"its provider '{model.provider}' is not configured"
+    if not model.enabled:
+        return "the model is disabled"
+    if not provider.enabled:
+        return f"provider '{provider.name}' is disabled"
+    if provider.kind not in snapshot.supported_kinds:
+        return f"provider '{provider.name}' has kind '{provider.kind}', which this gateway cannot call yet"
+    if not provider.has_key:
+        return f"provider '{provider.name}' has no API key (set {provider.key_env})"
+    if not profile.allows(provider):
+        return f"profile '{profile.name}' does not use provider '{provider.name}' ({provider.tier} tier)"
+    missing = [need for need in sorted(needs) if not _supports(model, need)]
+    if missing:
+        return f"the model does not support {', '.join(missing)}"
+    return None
+
+
+def _supports(model: ModelSpec, need: str) -> bool:
+    return {"tools": model.supports_tools, "json": model.supports_json, "vision": model.supports_vision}.get(
+        need, True
+    )
+
+
+def _named_candidates(
+    snapshot: RoutingSnapshot, spec: ModelSpec, profile: ProfileSpec, needs: frozenset[str]
+) -> list[Candidate]:
+    problem = unusable_reason(snapshot, spec, profile, needs)
+    if problem:
+        raise ModelNotAvailable(f"Model '{spec.public_id}' cannot be used: {problem}.", param="model")
+    candidates = [Candidate(spec, snapshot.providers[spec.provider], "requested")]
+    for fallback_id in spec.fallbacks:
+        fallback = snapshot.models.get(fallback_id)
+        if fallback is not None and unusable_reason(snapshot, fallback, profile, needs) is None:
+            candidates.append(Candidate(fallback, snapshot.providers[fallback.provider], "fallback"))
+    return candidates
+
+
+def _auto_candidates(
+    snapshot: RoutingSnapshot, role: str, profile: ProfileSpec, needs: frozenset[str]
+) -> list[Candidate]:
+    ranking = snapshot.rankings.get(role) or snapshot.rankings.get(DEFAULT_ROLE) or ()
+    usable: list[tuple[int, int, Candidate]] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(ranking):
+        spec = snapshot.models.get(entry.model)
+        if spec is None or spec.public_id in seen:
+            continue
+        seen.add(spec.public_id)
+        problem = unusable_reason(snapshot, spec, profile, needs)
+        if problem:
+            problems.append(f"{spec.public_id}: {problem}")
+            continue
+        provider = snapshot.providers[spec.provider]
+        # Stable: the profile's tier preference first, the ranking's own order within a tier.
+        usable.append((profile.tiers.index(provider.tier), position, Candidate(spec, provider, entry.kind)))
+    if not usable:
+        detail = "; ".join(problems) if problems else "the role has no ranked models"
+        raise ModelNotAvailable(
+            f"No model can serve role '{role}' under profile '{profile.name}': {detail}.", param="model"
+        )
+    usable.sort(key=lambda item: (item[0], item[1]))
+    return [candidate for _, _, candidate in usable]

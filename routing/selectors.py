@@ -1,0 +1,93 @@
+"""Reads of the routing configuration (sync ORM; called off the event loop)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.conf import settings
+
+from routing.models import ConfigVersion, Model, Profile, Provider, RankingEntry, Role
+from routing.providers import supported_kinds
+from routing.snapshot import ModelSpec, ProfileSpec, ProviderSpec, RankedModel, RoutingSnapshot
+
+CONFIG_VERSION_KEY = "routing"
+
+
+def provider_env_prefix(name: str) -> str:
+    """`nanogpt` → `NANOGPT`, `open-router` → `OPEN_ROUTER`: the prefix of a provider's env overrides."""
+    return name.upper().replace("-", "_")
+
+
+def provider_spec(row: Provider) -> ProviderSpec:
+    """The provider as the request path sees it, with `<NAME>_BASE_URL` / `<NAME>_API_KEY` applied."""
+    prefix = provider_env_prefix(row.name)
+    override_key_env = f"{prefix}_API_KEY"
+    api_key = os.environ.get(override_key_env) or (os.environ.get(row.api_key_env) if row.api_key_env else None)
+    key_env = row.api_key_env or (override_key_env if os.environ.get(override_key_env) else "")
+    base_url = os.environ.get(f"{prefix}_BASE_URL") or row.base_url
+    return ProviderSpec(
+        name=row.name,
+        kind=row.kind,
+        base_url=base_url.rstrip("/"),
+        tier=row.tier,
+        timeout_seconds=row.timeout_seconds,
+        enabled=row.enabled,
+        key_env=key_env,
+        api_key=api_key or None,
+    )
+
+
+def model_spec(row: Model, fallbacks: tuple[str, ...]) -> ModelSpec:
+    return ModelSpec(
+        public_id=row.public_id,
+        provider=row.provider.name,
+        upstream_name=row.upstream_name,
+        context_window=row.context_window,
+        input_price_per_token=float(row.input_price_per_mtok) / 1_000_000,
+        output_price_per_token=float(row.output_price_per_mtok) / 1_000_000,
+        supports_tools=row.supports_tools,
+        supports_vision=row.supports_vision,
+        supports_json=row.supports_json,
+        enabled=row.enabled,
+        fallbacks=fallbacks,
+        created=int(row.updated_at.timestamp()) if row.updated_at else 0,
+    )
+
+
+def build_routing_snapshot() -> RoutingSnapshot:
+    providers = {row.name: provider_spec(row) for row in Provider.objects.all()}
+    model_rows = list(Model.objects.select_related("provider").prefetch_related("fallback_links__fallback"))
+    models = {
+        row.public_id: model_spec(row, tuple(link.fallback.public_id for link in row.fallback_links.all()))
+        for row in model_rows
+    }
+    rankings: dict[str, list[RankedModel]] = {}
+    for entry in RankingEntry.objects.select_related("role", "model").order_by("role__name", "position", "id"):
+        rankings.setdefault(entry.role.name, []).append(
+            RankedModel(model=entry.model.public_id, kind=entry.kind, reason=entry.reason)
+        )
+    profiles = {
+        row.name: ProfileSpec(
+            name=row.name,
+            tiers=tuple(row.tier_order),
+            providers=frozenset(provider.name for provider in row.providers.all()),
+        )
+        for row in Profile.objects.prefetch_related("providers")
+    }
+    roles = frozenset(Role.objects.values_list("name", flat=True)) | frozenset(rankings)
+    return RoutingSnapshot(
+        providers=providers,
+        models=models,
+        rankings={role: tuple(entries) for role, entries in rankings.items()},
+        profiles=profiles,
+        roles=roles,
+        default_profile=settings.ACTIVE_PROFILE,
+        supported_kinds=supported_kinds(),
+        built_at=time.time(),
+    )
+
+
+def read_config_token() -> str | None:
+    token = ConfigVersion.objects.filter(key=CONFIG_VERSION_KEY).values_list("token", flat=True).first()
+    return str(token) if token else None

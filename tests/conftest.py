@@ -1,0 +1,226 @@
+"""Shared fixtures: a real loopback upstream, a real Daphne gateway process, and routing rows for them.
+
+The gateway runs as its own process on the test database (SQLite file or PostgreSQL via
+DATABASE_URL), exactly as in production: tests reach it over HTTP with the official `openai` SDK.
+Tests that use it need committed rows, hence `transactional_db`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+
+from routing.mock_upstream import start_in_thread
+
+ROOT = Path(__file__).resolve().parent.parent
+MOCK_KEY = "sk-mock-test-key-7f3a9c"  # distinctive, so tests can grep for leaks
+FREE_KEY = "sk-free-test-key-2b8e41"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def upstream():
+    server = start_in_thread(host="127.0.0.1", port=0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def second_upstream():
+    server = start_in_thread(host="127.0.0.1", port=0)
+    yield server
+    server.stop()
+
+
+@dataclass
+class GatewayProcess:
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def status(self) -> dict:
+        return httpx.get(f"{self.url}/status", timeout=5).json()
+
+    def sync_config(self, timeout: float = 5.0) -> None:
+        """Wait until the gateway serves the routing config the test just committed."""
+        from routing.selectors import read_config_token
+
+        wanted = read_config_token()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status()["config_version"] == wanted:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"gateway did not pick up config version {wanted}")
+
+    def drain_usage(self, timeout: float = 5.0) -> None:
+        """Wait until every usage row the gateway buffered is committed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.status()["usage_rows_pending"] == 0:
+                return
+            time.sleep(0.02)
+        raise AssertionError("gateway still has usage rows pending")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _database_env() -> dict[str, str]:
+    settings_dict = connection.settings_dict
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return {"DB_PATH": str(settings_dict["NAME"])}
+    user = settings_dict.get("USER") or ""
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"}
+
+
+@pytest.fixture(scope="session")
+def gateway_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[GatewayProcess]:
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("gateway") / "daphne.log"
+    with django_db_blocker.unblock():
+        db_env = _database_env()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_PATH")},
+        **db_env,
+        "MOCKAI_API_KEY": MOCK_KEY,
+        "MOCKFREE_API_KEY": FREE_KEY,
+        "ROUTING_REFRESH_SECONDS": "0.05",
+        "USAGE_FLUSH_INTERVAL": "0.05",
+        "ACTIVE_PROFILE": "personal",
+        "UPSTREAM_CONNECT_TIMEOUT": "1",
+    }
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    gateway = GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{gateway.url}/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
+        time.sleep(0.1)
+    yield gateway
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@dataclass
+class Routing:
+    """The routing rows a test gets: two providers on loopback upstreams, models and rankings."""
+
+    paid: object
+    free: object
+    models: dict
+
+
+def build_routing(upstream, second_upstream) -> Routing:
+    from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role, RoleName
+
+    paid = Provider.objects.create(
+        name="mockai", base_url=upstream.base_url, api_key_env="MOCKAI_API_KEY", tier="paid", timeout_seconds=2
+    )
+    free = Provider.objects.create(
+        name="mockfree", base_url=second_upstream.base_url, api_key_env="MOCKFREE_API_KEY", tier="free",
+        timeout_seconds=2,
+    )
+    models = {}
+    for public_id, provider, upstream_name, price_in, price_out in [
+        ("smart-model", paid, "smart-upstream", "3", "15"),
+        ("fast-model", paid, "fast-upstream", "0.15", "0.6"),
+        ("backup-model", paid, "backup-upstream", "1", "2"),
+        ("free-model", free, "free-upstream", "0", "0"),
+    ]:
+        models[public_id] = Model.objects.create(
+            public_id=public_id, provider=provider, upstream_name=upstream_name, context_window=128000,
+            input_price_per_mtok=Decimal(price_in), output_price_per_mtok=Decimal(price_out),
+            supports_vision=True,
+        )
+    ModelFallback.objects.create(model=models["smart-model"], fallback=models["backup-model"], position=0)
+    for role_name in RoleName.values:
+        Role.objects.create(name=role_name)
+    roles = {role.name: role for role in Role.objects.all()}
+    ranking = {
+        "general": ["fast-model", "backup-model"],
+        "architect": ["smart-model", "backup-model"],
+        "debugging": ["backup-model", "smart-model"],
+    }
+    for role_name, model_ids in ranking.items():
+        for position, model_id in enumerate(model_ids):
+            RankingEntry.objects.create(
+                role=roles[role_name], model=models[model_id], position=position,
+                kind="primary" if position == 0 else "fallback", reason=f"test ranking {position}",
+            )
+    Profile.objects.create(name="personal", tiers="free,paid,enterprise")
+    Profile.objects.create(name="work", tiers="paid,enterprise")
+    return Routing(paid=paid, free=free, models=models)
+
+
+@pytest.fixture
+def routing(transactional_db, upstream, second_upstream) -> Routing:
+    return build_routing(upstream, second_upstream)
+
+
+@pytest.fixture
+def gateway(routing, gateway_process, upstream, second_upstream) -> Iterator[GatewayProcess]:
+    """A gateway serving this test's routing rows, with both upstreams reset to normal behaviour."""
+    upstream.reset()
+    second_upstream.reset()
+    gateway_process.sync_config()
+    yield gateway_process
+    gateway_process.drain_usage()
+
+
+@pytest.fixture
+def sdk(gateway):
+    from openai import OpenAI
+
+    with OpenAI(base_url=gateway.base_url, api_key="unused-by-the-gateway", max_retries=0, timeout=20) as sdk:
+        yield sdk
+
+
+def usage_rows(expected: int, timeout: float = 5.0, **filters) -> list:
+    """Wait for `expected` usage rows (matching filters) to be committed, then return them oldest first."""
+    from usage.models import UsageRecord
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = list(UsageRecord.objects.filter(**filters).order_by("created_at", "id"))
+        if len(rows) >= expected or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.02)
