@@ -145,7 +145,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            "TEST": {"NAME": env_str("TEST_DB_PATH", str(DATA_DIR / "test.db"))},
+            # A file (not in-memory) so the test suite's gateway process shares it; per-process name so
+            # concurrent test runs on one checkout don't collide.
+            "TEST": {"NAME": env_str("TEST_DB_PATH", str(DATA_DIR / f"test-{os.getpid()}.db"))},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
