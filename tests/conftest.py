@@ -87,7 +87,7 @@ class GatewayProcess:
         return self.log_path.read_text(errors="replace")
 
 
-def _database_env() -> dict[str, str]:
+def database_env() -> dict[str, str]:
     settings_dict = connection.settings_dict
     if settings_dict["ENGINE"].endswith("sqlite3"):
         return {"DB_PATH": str(settings_dict["NAME"])}
@@ -104,7 +104,7 @@ def gateway_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Ite
     port = free_port()
     log_path = tmp_path_factory.mktemp("gateway") / "daphne.log"
     with django_db_blocker.unblock():
-        db_env = _database_env()
+        db_env = database_env()
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_PATH")},
         **db_env,

@@ -41,7 +41,10 @@ class OpenAICompatibleProvider(Provider):
 
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         request = self.client.build_request(
-            "POST", self.url, content=self._payload(body, model, stream=False), headers=self._headers("application/json")
+            "POST",
+            self.url,
+            content=self._payload(body, model, stream=False),
+            headers=self._headers("application/json"),
         )
         response = await self._send(request)
         try:
@@ -60,7 +63,8 @@ class OpenAICompatibleProvider(Provider):
             ) from None
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise self._embedded_error(data)
-        return Completion(body=raw, usage=Usage.from_openai(data.get("usage")), upstream_model=str(data.get("model", "")))
+        usage = Usage.from_openai(data.get("usage"))
+        return Completion(body=raw, usage=usage, upstream_model=str(data.get("model", "")))
 
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         request = self.client.build_request(
@@ -94,7 +98,9 @@ class OpenAICompatibleProvider(Provider):
                 code="upstream_timeout",
             )
         if isinstance(exc, httpx.ConnectError):
-            return ProviderError(f"Could not connect to provider '{name}'.", retryable=True, code="upstream_unreachable")
+            return ProviderError(
+                f"Could not connect to provider '{name}'.", retryable=True, code="upstream_unreachable"
+            )
         return ProviderError(
             f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
             code="upstream_connection_error",

@@ -140,7 +140,9 @@ def test_auto_routes_by_role(sdk, gateway):
     assert raw.headers["x-gateway-model"] == "smart-model"
     assert raw.headers["x-gateway-role"] == "architect"
 
-    raw = sdk.chat.completions.with_raw_response.create(model="auto:debugging", messages=[{"role": "user", "content": "x"}])
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="auto:debugging", messages=[{"role": "user", "content": "x"}]
+    )
     assert raw.headers["x-gateway-model"] == "backup-model"
 
     raw = sdk.chat.completions.with_raw_response.create(
