@@ -16,7 +16,6 @@ from typing import Generic, TypeVar
 
 from routing.background import run_in_db_thread
 
-
 logger = logging.getLogger(__name__)
 
 
