@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from routing.models import ConfigVersion
 from routing.selectors import CONFIG_VERSION_KEY
@@ -30,3 +32,11 @@ def _apply_change() -> None:
 
     config_version_bump()
     routing_snapshot.invalidate()
+
+
+def rows_set_enabled(queryset: QuerySet, enabled: bool) -> int:
+    """Enable or disable providers or models in bulk; one config bump covers the whole batch."""
+    with transaction.atomic():
+        count = queryset.update(enabled=enabled, updated_at=timezone.now())
+        config_changed()  # update() sends no post_save signal
+    return count

@@ -1,0 +1,262 @@
+"""Admin for the routing configuration: providers, models, role rankings and profiles.
+
+Edits take effect on the next request without a restart: every save or delete goes through the
+model signals (routing/signals.py), which bump the config version once the transaction commits.
+Secrets never appear here: a provider row names the environment variable holding its key, and the
+pages only say whether that variable is set.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from django.contrib import admin, messages
+from django.db import models
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.forms import Textarea
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
+from routing.selectors import provider_env_prefix, provider_spec
+from routing.services import rows_set_enabled
+
+admin.site.site_header = "LLM Gateway administration"
+admin.site.site_title = "LLM Gateway admin"
+admin.site.index_title = "Routing, prompts and usage"
+
+SMALL_TEXTAREA = {models.TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 48})}}
+
+
+def _without_credentials(url: str) -> str:
+    """The URL with any `user:password@` part dropped, so an env override never leaks a credential."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _report(modeladmin: admin.ModelAdmin, request: HttpRequest, count: int, verb: str) -> None:
+    noun = modeladmin.model._meta.verbose_name if count == 1 else modeladmin.model._meta.verbose_name_plural
+    modeladmin.message_user(request, f"{verb} {count} {noun}.", messages.SUCCESS)
+
+
+class ModelInline(admin.TabularInline):
+    model = Model
+    fields = ("public_id", "upstream_name", "context_window", "enabled")
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "tier",
+        "enabled",
+        "base_url",
+        "key_variable",
+        "key_set",
+        "base_url_override",
+    )
+    list_filter = ("kind", "tier", "enabled")
+    list_editable = ("enabled",)
+    search_fields = ("name",)
+    readonly_fields = ("key_status", "effective_base_url", "updated_at")
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    inlines = (ModelInline,)
+    actions = ("enable_selected", "disable_selected")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None):
+        prefix = provider_env_prefix(obj.name) if obj else "<NAME>"
+        secrets_note = format_html(
+            "Secrets live in the environment, never in the database. Put the key in the variable named "
+            "below, or in <code>{}_API_KEY</code>, which takes precedence; <code>{}_BASE_URL</code> "
+            "overrides the base URL. Restart not needed for row edits; environment changes need one.",
+            prefix,
+            prefix,
+        )
+        return (
+            (None, {"fields": ("name", "kind", "tier", "enabled")}),
+            (
+                "Connection",
+                {
+                    "description": secrets_note,
+                    "fields": (
+                        "base_url",
+                        "effective_base_url",
+                        "api_key_env",
+                        "key_status",
+                        "timeout_seconds",
+                    ),
+                },
+            ),
+            ("Notes", {"fields": ("notes", "updated_at"), "classes": ("collapse",)}),
+        )
+
+    @admin.display(description="key variable")
+    def key_variable(self, obj: Provider) -> str:
+        return provider_spec(obj).key_env or "—"
+
+    @admin.display(description="key set", boolean=True)
+    def key_set(self, obj: Provider) -> bool:
+        return provider_spec(obj).has_key
+
+    @admin.display(description="base URL from env")
+    def base_url_override(self, obj: Provider) -> str:
+        effective = provider_spec(obj).base_url
+        return _without_credentials(effective) if effective != obj.base_url.rstrip("/") else "—"
+
+    @admin.display(description="key status")
+    def key_status(self, obj: Provider | None) -> str:
+        if obj is None or not obj.pk:
+            return "Shown after saving."
+        spec = provider_spec(obj)
+        if not spec.needs_key:
+            return "No key needed."
+        if spec.has_key:
+            return "Set in the environment."
+        return f"Missing: set {spec.key_env} in the gateway's environment."
+
+    @admin.display(description="effective base URL")
+    def effective_base_url(self, obj: Provider | None) -> str:
+        if obj is None or not obj.pk:
+            return "—"
+        effective = provider_spec(obj).base_url
+        if effective == obj.base_url.rstrip("/"):
+            return effective
+        return f"{_without_credentials(effective)} (from {provider_env_prefix(obj.name)}_BASE_URL)"
+
+    @admin.action(description="Enable selected providers")
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _report(self, request, rows_set_enabled(queryset, True), "Enabled")
+
+    @admin.action(description="Disable selected providers")
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _report(self, request, rows_set_enabled(queryset, False), "Disabled")
+
+
+class ModelFallbackInline(admin.TabularInline):
+    model = ModelFallback
+    fk_name = "model"
+    fields = ("fallback", "position")
+    autocomplete_fields = ("fallback",)
+    ordering = ("position", "id")
+    extra = 0
+    verbose_name = "fallback"
+    verbose_name_plural = "fallbacks (tried in order when this model fails before any byte is sent)"
+
+
+@admin.register(Model)
+class ModelAdmin(admin.ModelAdmin):
+    list_display = (
+        "public_id",
+        "provider",
+        "upstream_name",
+        "context_window",
+        "input_price_per_mtok",
+        "output_price_per_mtok",
+        "capabilities",
+        "enabled",
+    )
+    list_filter = ("provider", "enabled", "supports_tools", "supports_vision", "supports_json")
+    list_editable = ("enabled",)
+    list_select_related = ("provider",)
+    search_fields = ("public_id", "upstream_name")
+    autocomplete_fields = ("provider",)
+    readonly_fields = ("updated_at",)
+    fieldsets = (
+        (None, {"fields": ("public_id", "provider", "upstream_name", "enabled")}),
+        (
+            "Limits and prices",
+            {"fields": ("context_window", "input_price_per_mtok", "output_price_per_mtok")},
+        ),
+        ("Capabilities", {"fields": ("supports_tools", "supports_vision", "supports_json")}),
+        (None, {"fields": ("updated_at",)}),
+    )
+    inlines = (ModelFallbackInline,)
+    actions = ("enable_selected", "disable_selected")
+
+    @admin.display(description="capabilities")
+    def capabilities(self, obj: Model) -> str:
+        flags = (("tools", obj.supports_tools), ("vision", obj.supports_vision), ("json", obj.supports_json))
+        return ", ".join(name for name, on in flags if on) or "—"
+
+    @admin.action(description="Enable selected models")
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _report(self, request, rows_set_enabled(queryset, True), "Enabled")
+
+    @admin.action(description="Disable selected models")
+    def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        _report(self, request, rows_set_enabled(queryset, False), "Disabled")
+
+
+class RankingEntryInline(admin.TabularInline):
+    model = RankingEntry
+    fields = ("position", "model", "kind", "reason")
+    autocomplete_fields = ("model",)
+    ordering = ("position", "id")
+    formfield_overrides = SMALL_TEXTAREA
+    extra = 0
+    verbose_name = "ranked model"
+    verbose_name_plural = "ranking (lower position is tried first)"
+
+
+@admin.register(Role)
+class RoleAdmin(admin.ModelAdmin):
+    list_display = ("name", "primary_model", "entry_count")
+    search_fields = ("name",)
+    fields = ("name", "description")
+    inlines = (RankingEntryInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        first = RankingEntry.objects.filter(role=OuterRef("pk")).order_by("position", "id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _entry_count=Count("ranking", distinct=True),
+                _primary_model=Subquery(first.values("model__public_id")[:1]),
+            )
+        )
+
+    @admin.display(description="primary model", ordering="_primary_model")
+    def primary_model(self, obj: Role) -> str:
+        return obj._primary_model or "—"
+
+    @admin.display(description="ranked models", ordering="_entry_count")
+    def entry_count(self, obj: Role) -> int:
+        return obj._entry_count
+
+
+@admin.register(RankingEntry)
+class RankingEntryAdmin(admin.ModelAdmin):
+    list_display = ("role", "position", "model", "kind", "short_reason")
+    list_display_links = ("role",)
+    list_editable = ("position", "kind")
+    list_filter = ("role", "kind", "model__provider")
+    list_select_related = ("role", "model")
+    search_fields = ("model__public_id", "reason")
+    autocomplete_fields = ("role", "model")
+    ordering = ("role__name", "position", "id")
+    formfield_overrides = SMALL_TEXTAREA
+
+    @admin.display(description="reason")
+    def short_reason(self, obj: RankingEntry) -> str:
+        return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = ("name", "tiers", "provider_names")
+    search_fields = ("name",)
+    filter_horizontal = ("providers",)
+    fields = ("name", "description", "tiers", "providers")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("providers")
+
+    @admin.display(description="providers")
+    def provider_names(self, obj: Profile) -> str:
+        return ", ".join(provider.name for provider in obj.providers.all()) or "all"
