@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "routing.middleware.OpenAIErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "gateway_project.urls"

@@ -151,4 +151,6 @@ def test_failed_requests_are_recorded_too(gateway):
 
 def test_unknown_routes_and_methods_answer_in_json(gateway):
     response = httpx.get(f"{gateway.base_url}/chat/completions", timeout=5)
-    assert response.status_code == 405
+    assert_openai_error(response, 405, says="GET is not allowed")
+    assert "POST" in response.headers["allow"]
+    assert_openai_error(httpx.get(f"{gateway.base_url}/chat/completion", timeout=5), 404, says="No such endpoint")
