@@ -1,0 +1,821 @@
+"""The routing configuration as a JSON document (data/model_routing.json): validate, import, export.
+
+Contract: a document is validated as a whole before anything is written, so a bad file never leaves
+the database half-updated; every error names its path (``models[3].provider: unknown provider 'x'``).
+Rows are upserted by natural key (provider name, model id, role name, profile name) and saved only when
+a value differs, so importing the same document twice changes nothing (not even ``updated_at``) and does
+not bump the routing version. The ORM's post_save/post_delete signals notify the routing snapshot.
+
+The document is self-contained: models name providers of the same document, rankings and fallbacks
+name models of the same document.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+
+from routing.models import (
+    Model,
+    ModelFallback,
+    Profile,
+    Provider,
+    RankingEntry,
+    Role,
+    RoleName,
+    env_var_name,
+    provider_name,
+)
+
+FORMAT_VERSION = 1
+CANONICAL_ROLES: tuple[str, ...] = tuple(RoleName.values)
+CAPABILITIES: tuple[str, ...] = ("json", "tools", "vision")
+PROVIDER_KINDS: tuple[str, ...] = tuple(Provider.Kind.values)
+TIERS: tuple[str, ...] = tuple(Provider.Tier.values)
+ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+PRICE_MAX_INTEGER_DIGITS = 6  # DecimalField(max_digits=12, decimal_places=6)
+PRICE_DECIMAL_PLACES = 6
+
+
+def default_routing_path() -> Path:
+    return Path(settings.BASE_DIR) / "data" / "model_routing.json"
+
+
+class ConfigError(ValueError):
+    """A configuration document is invalid; `problems` lists every error as ``path: message``."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = self.problems[0]
+        else:
+            message = f"{len(self.problems)} problems: " + "; ".join(self.problems)
+        super().__init__(message)
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, counted per kind of row (providers, models, roles, profiles, strategies...)."""
+
+    created: Counter[str] = field(default_factory=Counter)
+    updated: Counter[str] = field(default_factory=Counter)
+    unchanged: Counter[str] = field(default_factory=Counter)
+    deleted: Counter[str] = field(default_factory=Counter)
+
+    def record(self, kind: str, status: str) -> None:
+        getattr(self, status)[kind] += 1
+
+    @property
+    def changed(self) -> bool:
+        return bool(+self.created or +self.updated or +self.deleted)
+
+    def __str__(self) -> str:
+        kinds = list(dict.fromkeys([*self.created, *self.updated, *self.unchanged, *self.deleted]))
+        parts = []
+        for kind in kinds:
+            counts = [
+                f"{self.created[kind]} created" if self.created[kind] else "",
+                f"{self.updated[kind]} updated" if self.updated[kind] else "",
+                f"{self.unchanged[kind]} unchanged" if self.unchanged[kind] else "",
+                f"{self.deleted[kind]} deleted" if self.deleted[kind] else "",
+            ]
+            parts.append(f"{kind}: " + ", ".join(count for count in counts if count))
+        return "; ".join(parts) if parts else "nothing to import"
+
+
+def role_sort_key(name: str) -> tuple[int, int, str]:
+    """The eight design roles in their canonical order, then any others alphabetically."""
+    if name in CANONICAL_ROLES:
+        return (0, CANONICAL_ROLES.index(name), name)
+    return (1, 0, name)
+
+
+def format_price(value: Decimal) -> str:
+    """`Decimal('3.000000')` → ``"3"``, `Decimal('0.15')` → ``"0.15"``: no exponent, no trailing zeros."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+# --- The parsed document ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProviderDoc:
+    name: str
+    kind: str
+    base_url: str
+    api_key_env: str
+    tier: str
+    timeout_seconds: float
+    enabled: bool
+    notes: str
+
+
+@dataclass(frozen=True)
+class ModelDoc:
+    id: str
+    provider: str
+    upstream: str
+    context_window: int
+    input_price_per_mtok: Decimal
+    output_price_per_mtok: Decimal
+    capabilities: tuple[str, ...]
+    enabled: bool
+    fallbacks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RankDoc:
+    model: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RoleDoc:
+    name: str
+    description: str
+    primary: RankDoc
+    fallbacks: tuple[RankDoc, ...]
+    free_tier: tuple[RankDoc, ...]
+
+    def ranking(self) -> list[tuple[str, RankDoc]]:
+        """(kind, entry) in ranking order: primary, fallbacks, free-tier alternatives."""
+        return [
+            (RankingEntry.Kind.PRIMARY, self.primary),
+            *((RankingEntry.Kind.FALLBACK, entry) for entry in self.fallbacks),
+            *((RankingEntry.Kind.FREE_TIER, entry) for entry in self.free_tier),
+        ]
+
+
+@dataclass(frozen=True)
+class ProfileDoc:
+    name: str
+    description: str
+    tiers: tuple[str, ...]
+    providers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoutingDoc:
+    providers: tuple[ProviderDoc, ...]
+    models: tuple[ModelDoc, ...]
+    roles: tuple[RoleDoc, ...]
+    profiles: tuple[ProfileDoc, ...]
+
+    def canonical(self) -> dict[str, Any]:
+        """The document as plain data in canonical order (what `dumps_routing` writes)."""
+        return {
+            "version": FORMAT_VERSION,
+            "providers": [
+                {
+                    "name": p.name,
+                    "kind": p.kind,
+                    "base_url": p.base_url,
+                    "api_key_env": p.api_key_env,
+                    "tier": p.tier,
+                    "timeout_seconds": p.timeout_seconds,
+                    "enabled": p.enabled,
+                    "notes": p.notes,
+                }
+                for p in sorted(self.providers, key=lambda p: p.name)
+            ],
+            "models": [
+                {
+                    "id": m.id,
+                    "provider": m.provider,
+                    "upstream": m.upstream,
+                    "context_window": m.context_window,
+                    "input_price_per_mtok": format_price(m.input_price_per_mtok),
+                    "output_price_per_mtok": format_price(m.output_price_per_mtok),
+                    "capabilities": sorted(m.capabilities),
+                    "enabled": m.enabled,
+                    "fallbacks": list(m.fallbacks),
+                }
+                for m in sorted(self.models, key=lambda m: m.id)
+            ],
+            "roles": {
+                r.name: {
+                    "description": r.description,
+                    "primary": _rank_dict(r.primary),
+                    "fallbacks": [_rank_dict(entry) for entry in r.fallbacks],
+                    "free_tier": [_rank_dict(entry) for entry in r.free_tier],
+                }
+                for r in sorted(self.roles, key=lambda r: role_sort_key(r.name))
+            },
+            "profiles": [
+                {
+                    "name": p.name,
+                    "description": p.description,
+                    "tiers": list(p.tiers),
+                    "providers": sorted(p.providers),
+                }
+                for p in sorted(self.profiles, key=lambda p: p.name)
+            ],
+        }
+
+
+def _rank_dict(entry: RankDoc) -> dict[str, str]:
+    return {"model": entry.model, "reason": entry.reason}
+
+
+# --- Validation ------------------------------------------------------------------------------------
+
+
+class Checker:
+    """Collects every problem with its path instead of stopping at the first; shared with prompts."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path or '(document)'}: {message}")
+
+    def raise_if_failed(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+    def mapping(self, value: Any, path: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict | None:
+        """The value as a dict with its required keys, or None (problem recorded). Unknown keys are errors,
+        so a typo such as 'fallback' for 'fallbacks' is reported instead of silently ignored."""
+        if not isinstance(value, dict):
+            self.fail(path, f"expected an object, got {_type_name(value)}")
+            return None
+        ok = True
+        for key in required:
+            if key not in value:
+                self.fail(_join(path, key), "is required")
+                ok = False
+        for key in value:
+            if key not in required and key not in optional:
+                self.fail(_join(path, str(key)), "unknown field")
+                ok = False
+        return value if ok else None
+
+    def list_of(self, value: Any, path: str) -> list:
+        if not isinstance(value, list):
+            self.fail(path, f"expected a list, got {_type_name(value)}")
+            return []
+        return value
+
+    def string(
+        self,
+        value: Any,
+        path: str,
+        *,
+        allow_empty: bool = True,
+        max_length: int | None = None,
+        single_line: bool = False,
+    ) -> str | None:
+        if not isinstance(value, str):
+            self.fail(path, f"expected a string, got {_type_name(value)}")
+            return None
+        if not allow_empty and not value.strip():
+            self.fail(path, "must not be empty")
+            return None
+        if max_length is not None and len(value) > max_length:
+            self.fail(path, f"longer than {max_length} characters")
+            return None
+        if single_line and ("\n" in value or "\r" in value):
+            self.fail(path, "must be a single line")
+            return None
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool | None:
+        if not isinstance(value, bool):
+            self.fail(path, f"expected true or false, got {_type_name(value)}")
+            return None
+        return value
+
+    def choice(self, value: Any, path: str, choices: tuple[str, ...], what: str) -> str | None:
+        if not isinstance(value, str) or value not in choices:
+            self.fail(path, f"unknown {what} {value!r} (expected one of: {', '.join(choices)})")
+            return None
+        return value
+
+    def regex(self, value: Any, path: str, validator, *, max_length: int) -> str | None:
+        text = self.string(value, path, allow_empty=False, max_length=max_length)
+        if text is None:
+            return None
+        try:
+            validator(text)
+        except ValidationError as exc:
+            self.fail(path, f"invalid value {text!r}: {' '.join(exc.messages)}")
+            return None
+        return text
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+def _price(check: Checker, value: Any, path: str) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        check.fail(path, f'expected a decimal string such as "2.5", got {_type_name(value)}')
+        return None
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        check.fail(path, f"not a decimal number: {value!r}")
+        return None
+    if not price.is_finite() or price < 0:
+        check.fail(path, f"must be a non-negative number, got {value!r}")
+        return None
+    exponent = price.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -PRICE_DECIMAL_PLACES:
+        check.fail(path, f"at most {PRICE_DECIMAL_PLACES} decimal places, got {value!r}")
+        return None
+    if price >= Decimal(10) ** PRICE_MAX_INTEGER_DIGITS:
+        check.fail(path, f"too large: {value!r}")
+        return None
+    return price
+
+
+def _unique_name(check: Checker, seen: set[str], name: str | None, path: str, what: str) -> None:
+    if name is None:
+        return
+    if name in seen:
+        check.fail(path, f"duplicate {what} {name!r}")
+    seen.add(name)
+
+
+def parse_routing(data: Any) -> RoutingDoc:
+    """Validate a whole routing document; raise ConfigError listing every problem with its path."""
+    check = Checker()
+    top = check.mapping(data, "", ("version", "providers", "models", "roles", "profiles"))
+    if top is None:
+        raise ConfigError(check.problems)
+    version = top["version"]
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        check.fail("version", f"unsupported version {version!r} (expected {FORMAT_VERSION})")
+
+    providers = _parse_providers(check, top["providers"])
+    provider_names = {p.name for p in providers}
+    models = _parse_models(check, top["models"], provider_names)
+    model_ids = {m.id for m in models}
+    roles = _parse_roles(check, top["roles"], model_ids)
+    profiles = _parse_profiles(check, top["profiles"], provider_names)
+    check.raise_if_failed()
+    return RoutingDoc(tuple(providers), tuple(models), tuple(roles), tuple(profiles))
+
+
+def _parse_providers(check: Checker, value: Any) -> list[ProviderDoc]:
+    url = URLValidator(schemes=["http", "https"])
+    result: list[ProviderDoc] = []
+    seen: set[str] = set()
+    for index, item in enumerate(check.list_of(value, "providers")):
+        path = f"providers[{index}]"
+        row = check.mapping(
+            item,
+            path,
+            ("name", "kind", "base_url", "tier"),
+            ("api_key_env", "timeout_seconds", "enabled", "notes"),
+        )
+        if row is None:
+            continue
+        before = len(check.problems)
+        name = check.regex(row["name"], f"{path}.name", provider_name, max_length=64)
+        _unique_name(check, seen, name, f"{path}.name", "provider")
+        kind = check.choice(row["kind"], f"{path}.kind", PROVIDER_KINDS, "kind")
+        base_url = check.regex(row["base_url"], f"{path}.base_url", url, max_length=500)
+        tier = check.choice(row["tier"], f"{path}.tier", TIERS, "tier")
+        api_key_env = row.get("api_key_env", "")
+        if api_key_env != "":
+            api_key_env = check.regex(api_key_env, f"{path}.api_key_env", env_var_name, max_length=128)
+        timeout = row.get("timeout_seconds", 120.0)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            check.fail(f"{path}.timeout_seconds", f"expected a positive number of seconds, got {timeout!r}")
+        enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
+        notes = check.string(row.get("notes", ""), f"{path}.notes")
+        if len(check.problems) == before:
+            result.append(ProviderDoc(name, kind, base_url, api_key_env, tier, float(timeout), enabled, notes))
+        elif name is not None:
+            result.append(ProviderDoc(name, "", "", "", "", 0.0, False, ""))  # keeps references resolvable
+    return result
+
+
+def _parse_models(check: Checker, value: Any, provider_names: set[str]) -> list[ModelDoc]:
+    items = check.list_of(value, "models")
+    declared = {item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)}
+    result: list[ModelDoc] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        path = f"models[{index}]"
+        row = check.mapping(
+            item,
+            path,
+            ("id", "provider", "upstream"),
+            (
+                "context_window",
+                "input_price_per_mtok",
+                "output_price_per_mtok",
+                "capabilities",
+                "enabled",
+                "fallbacks",
+            ),
+        )
+        if row is None:
+            continue
+        before = len(check.problems)
+        model_id = check.string(row["id"], f"{path}.id", allow_empty=False, max_length=200, single_line=True)
+        if model_id is not None and model_id != model_id.strip():
+            check.fail(f"{path}.id", f"leading or trailing whitespace in {model_id!r}")
+        _unique_name(check, seen, model_id, f"{path}.id", "model id")
+        provider = row["provider"]
+        if not isinstance(provider, str) or provider not in provider_names:
+            check.fail(f"{path}.provider", f"unknown provider {provider!r}")
+        upstream = check.string(
+            row["upstream"], f"{path}.upstream", allow_empty=False, max_length=200, single_line=True
+        )
+        context_window = row.get("context_window", 0)
+        if (
+            isinstance(context_window, bool)
+            or not isinstance(context_window, int)
+            or context_window < 0
+            or context_window > 2**31 - 1
+        ):
+            check.fail(f"{path}.context_window", f"expected a whole number of tokens >= 0, got {context_window!r}")
+        input_price = _price(check, row.get("input_price_per_mtok", "0"), f"{path}.input_price_per_mtok")
+        output_price = _price(check, row.get("output_price_per_mtok", "0"), f"{path}.output_price_per_mtok")
+        capabilities: list[str] = []
+        for cap_index, cap in enumerate(check.list_of(row.get("capabilities", []), f"{path}.capabilities")):
+            cap_path = f"{path}.capabilities[{cap_index}]"
+            if check.choice(cap, cap_path, CAPABILITIES, "capability") is None:
+                continue
+            if cap in capabilities:
+                check.fail(cap_path, f"duplicate capability {cap!r}")
+            capabilities.append(cap)
+        enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
+        fallbacks: list[str] = []
+        for fb_index, fallback in enumerate(check.list_of(row.get("fallbacks", []), f"{path}.fallbacks")):
+            fb_path = f"{path}.fallbacks[{fb_index}]"
+            if not isinstance(fallback, str) or fallback not in declared:
+                check.fail(fb_path, f"unknown model {fallback!r}")
+            elif fallback == model_id:
+                check.fail(fb_path, "a model cannot be its own fallback")
+            elif fallback in fallbacks:
+                check.fail(fb_path, f"duplicate fallback {fallback!r}")
+            else:
+                fallbacks.append(fallback)
+        if len(check.problems) == before:
+            result.append(
+                ModelDoc(
+                    model_id,
+                    provider,
+                    upstream,
+                    context_window,
+                    input_price,
+                    output_price,
+                    tuple(capabilities),
+                    enabled,
+                    tuple(fallbacks),
+                )
+            )
+        elif model_id is not None:
+            result.append(ModelDoc(model_id, "", "", 0, Decimal(0), Decimal(0), (), False, ()))
+    return result
+
+
+def _parse_roles(check: Checker, value: Any, model_ids: set[str]) -> list[RoleDoc]:
+    if not isinstance(value, dict):
+        check.fail("roles", f"expected an object mapping role names to rankings, got {_type_name(value)}")
+        return []
+    result: list[RoleDoc] = []
+    for name, item in value.items():
+        path = f"roles.{name}"
+        if not isinstance(name, str) or not ROLE_NAME_RE.match(name) or len(name) > 32:
+            check.fail(path, "a role name is lower-case letters, digits and '_' (at most 32 characters)")
+            continue
+        row = check.mapping(item, path, ("primary",), ("description", "fallbacks", "free_tier"))
+        if row is None:
+            continue
+        before = len(check.problems)
+        description = check.string(row.get("description", ""), f"{path}.description")
+        used: set[str] = set()
+        primary = _parse_rank(check, row["primary"], f"{path}.primary", model_ids, used)
+        fallbacks = [
+            _parse_rank(check, entry, f"{path}.fallbacks[{index}]", model_ids, used)
+            for index, entry in enumerate(check.list_of(row.get("fallbacks", []), f"{path}.fallbacks"))
+        ]
+        free_tier = [
+            _parse_rank(check, entry, f"{path}.free_tier[{index}]", model_ids, used)
+            for index, entry in enumerate(check.list_of(row.get("free_tier", []), f"{path}.free_tier"))
+        ]
+        if len(check.problems) == before:
+            result.append(RoleDoc(name, description, primary, tuple(fallbacks), tuple(free_tier)))
+    return result
+
+
+def _parse_rank(check: Checker, value: Any, path: str, model_ids: set[str], used: set[str]) -> RankDoc | None:
+    row = check.mapping(value, path, ("model",), ("reason",))
+    if row is None:
+        return None
+    model = row["model"]
+    if not isinstance(model, str) or model not in model_ids:
+        check.fail(f"{path}.model", f"unknown model {model!r}")
+        return None
+    if model in used:
+        check.fail(f"{path}.model", f"model {model!r} is ranked twice in this role")
+        return None
+    used.add(model)
+    reason = check.string(row.get("reason", ""), f"{path}.reason")
+    return RankDoc(model, reason) if reason is not None else None
+
+
+def _parse_profiles(check: Checker, value: Any, provider_names: set[str]) -> list[ProfileDoc]:
+    result: list[ProfileDoc] = []
+    seen: set[str] = set()
+    for index, item in enumerate(check.list_of(value, "profiles")):
+        path = f"profiles[{index}]"
+        row = check.mapping(item, path, ("name", "tiers"), ("description", "providers"))
+        if row is None:
+            continue
+        before = len(check.problems)
+        name = check.regex(row["name"], f"{path}.name", provider_name, max_length=64)
+        _unique_name(check, seen, name, f"{path}.name", "profile")
+        description = check.string(row.get("description", ""), f"{path}.description")
+        tiers: list[str] = []
+        for tier_index, tier in enumerate(check.list_of(row["tiers"], f"{path}.tiers")):
+            tier_path = f"{path}.tiers[{tier_index}]"
+            if check.choice(tier, tier_path, TIERS, "tier") is None:
+                continue
+            if tier in tiers:
+                check.fail(tier_path, f"duplicate tier {tier!r}")
+            tiers.append(tier)
+        if isinstance(row["tiers"], list) and not row["tiers"]:
+            check.fail(f"{path}.tiers", "list at least one tier")
+        providers: list[str] = []
+        for p_index, provider in enumerate(check.list_of(row.get("providers", []), f"{path}.providers")):
+            p_path = f"{path}.providers[{p_index}]"
+            if not isinstance(provider, str) or provider not in provider_names:
+                check.fail(p_path, f"unknown provider {provider!r}")
+            elif provider in providers:
+                check.fail(p_path, f"duplicate provider {provider!r}")
+            else:
+                providers.append(provider)
+        if len(check.problems) == before:
+            result.append(ProfileDoc(name, description, tuple(tiers), tuple(providers)))
+    return result
+
+
+# --- Export / dumps --------------------------------------------------------------------------------
+
+
+def routing_config_export() -> dict[str, Any]:
+    """The routing rows as a canonical document that `routing_config_import` accepts.
+
+    A role's ranking is read in position order: its first 'primary' entry becomes `primary` (or, when an
+    operator left none, its first entry), free-tier entries become `free_tier`, everything else
+    `fallbacks`. Roles without any ranking entry are left out (they carry only a strategy).
+    """
+    providers = [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "base_url": p.base_url,
+            "api_key_env": p.api_key_env,
+            "tier": p.tier,
+            "timeout_seconds": float(p.timeout_seconds),
+            "enabled": p.enabled,
+            "notes": p.notes,
+        }
+        for p in Provider.objects.order_by("name")
+    ]
+    models = []
+    for m in (
+        Model.objects.select_related("provider").prefetch_related("fallback_links__fallback").order_by("public_id")
+    ):
+        links = sorted(m.fallback_links.all(), key=lambda link: (link.position, link.pk))
+        capabilities = [
+            cap
+            for cap, on in (
+                ("json", m.supports_json),
+                ("tools", m.supports_tools),
+                ("vision", m.supports_vision),
+            )
+            if on
+        ]
+        models.append(
+            {
+                "id": m.public_id,
+                "provider": m.provider.name,
+                "upstream": m.upstream_name,
+                "context_window": m.context_window,
+                "input_price_per_mtok": format_price(Decimal(m.input_price_per_mtok)),
+                "output_price_per_mtok": format_price(Decimal(m.output_price_per_mtok)),
+                "capabilities": capabilities,
+                "enabled": m.enabled,
+                "fallbacks": [link.fallback.public_id for link in links],
+            }
+        )
+    roles: dict[str, Any] = {}
+    for role in sorted(Role.objects.prefetch_related("ranking__model"), key=lambda r: role_sort_key(r.name)):
+        entries = sorted(role.ranking.all(), key=lambda e: (e.position, e.pk))
+        if not entries:
+            continue
+        primary = next((e for e in entries if e.kind == RankingEntry.Kind.PRIMARY), entries[0])
+        rest = [e for e in entries if e is not primary]
+        roles[role.name] = {
+            "description": role.description,
+            "primary": {"model": primary.model.public_id, "reason": primary.reason},
+            "fallbacks": [
+                {"model": e.model.public_id, "reason": e.reason} for e in rest if e.kind != RankingEntry.Kind.FREE_TIER
+            ],
+            "free_tier": [
+                {"model": e.model.public_id, "reason": e.reason} for e in rest if e.kind == RankingEntry.Kind.FREE_TIER
+            ],
+        }
+    profiles = [
+        {
+            "name": p.name,
+            "description": p.description,
+            "tiers": p.tier_order,
+            "providers": sorted(provider.name for provider in p.providers.all()),
+        }
+        for p in Profile.objects.prefetch_related("providers").order_by("name")
+    ]
+    return {
+        "version": FORMAT_VERSION,
+        "providers": providers,
+        "models": models,
+        "roles": roles,
+        "profiles": profiles,
+    }
+
+
+def dumps_routing(data: dict[str, Any]) -> str:
+    """The document as canonical JSON text; validates first (ConfigError), so what it writes re-imports."""
+    canonical = parse_routing(data).canonical()
+    return json.dumps(canonical, indent=2, ensure_ascii=False) + "\n"
+
+
+def load_routing_file(path: str | Path) -> dict[str, Any]:
+    """Read a routing JSON file; unreadable or malformed JSON is a ConfigError naming file and line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"]) from exc
+
+
+# --- Import ----------------------------------------------------------------------------------------
+
+
+def upsert(model_cls, lookup: dict[str, Any], values: dict[str, Any]) -> tuple[Any, str]:
+    """Create the row, or save only the fields that differ. Returns (row, created|updated|unchanged).
+
+    Saving nothing when nothing differs keeps imports idempotent: no new `updated_at`, no signal.
+    """
+    row = model_cls.objects.filter(**lookup).first()
+    if row is None:
+        return model_cls.objects.create(**lookup, **values), "created"
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    if not changed:
+        return row, "unchanged"
+    for name in changed:
+        setattr(row, name, values[name])
+    if any(f.name == "updated_at" for f in model_cls._meta.concrete_fields):
+        changed.append("updated_at")
+    row.save(update_fields=changed)
+    return row, "updated"
+
+
+def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> ImportSummary:
+    """Validate `data` whole, then write it in one transaction. Raises ConfigError before any write.
+
+    Upserts by natural key; each model's fallbacks and each listed role's ranking are replaced by the
+    document's (primary at position 0, then fallbacks, then free-tier alternatives). With `prune`, the
+    database mirrors the document: providers, models and profiles absent from it are deleted, and roles
+    absent from it lose their ranking (the Role rows stay: strategies hang off them).
+    """
+    doc = parse_routing(data)
+    summary = ImportSummary()
+    with transaction.atomic():
+        providers = {}
+        for p in doc.providers:
+            providers[p.name], status = upsert(
+                Provider,
+                {"name": p.name},
+                {
+                    "kind": p.kind,
+                    "base_url": p.base_url,
+                    "api_key_env": p.api_key_env,
+                    "tier": p.tier,
+                    "timeout_seconds": p.timeout_seconds,
+                    "enabled": p.enabled,
+                    "notes": p.notes,
+                },
+            )
+            summary.record("providers", status)
+
+        models: dict[str, Model] = {}
+        model_status: dict[str, str] = {}
+        for m in doc.models:
+            models[m.id], model_status[m.id] = upsert(
+                Model,
+                {"public_id": m.id},
+                {
+                    "provider_id": providers[m.provider].pk,
+                    "upstream_name": m.upstream,
+                    "context_window": m.context_window,
+                    "input_price_per_mtok": m.input_price_per_mtok,
+                    "output_price_per_mtok": m.output_price_per_mtok,
+                    "supports_json": "json" in m.capabilities,
+                    "supports_tools": "tools" in m.capabilities,
+                    "supports_vision": "vision" in m.capabilities,
+                    "enabled": m.enabled,
+                },
+            )
+        for m in doc.models:
+            row = models[m.id]
+            wanted = [(models[fallback].pk, position) for position, fallback in enumerate(m.fallbacks)]
+            current = list(row.fallback_links.order_by("position", "id").values_list("fallback_id", "position"))
+            if current != wanted:
+                row.fallback_links.all().delete()
+                for fallback_pk, position in wanted:
+                    ModelFallback.objects.create(model=row, fallback_id=fallback_pk, position=position)
+                if model_status[m.id] == "unchanged":
+                    model_status[m.id] = "updated"
+            summary.record("models", model_status[m.id])
+
+        for r in doc.roles:
+            role, status = upsert(Role, {"name": r.name}, {"description": r.description})
+            wanted_ranking = [
+                (models[entry.model].pk, kind, position, entry.reason)
+                for position, (kind, entry) in enumerate(r.ranking())
+            ]
+            current_ranking = list(
+                role.ranking.order_by("position", "id").values_list("model_id", "kind", "position", "reason")
+            )
+            if current_ranking != wanted_ranking:
+                role.ranking.all().delete()
+                for model_pk, kind, position, reason in wanted_ranking:
+                    RankingEntry.objects.create(
+                        role=role, model_id=model_pk, kind=kind, position=position, reason=reason
+                    )
+                if status == "unchanged":
+                    status = "updated"
+            summary.record("roles", status)
+
+        for p in doc.profiles:
+            profile, status = upsert(
+                Profile, {"name": p.name}, {"description": p.description, "tiers": ",".join(p.tiers)}
+            )
+            wanted_providers = {providers[name].pk for name in p.providers}
+            if set(profile.providers.values_list("pk", flat=True)) != wanted_providers:
+                profile.providers.set(wanted_providers)
+                if status == "unchanged":
+                    status = "updated"
+            summary.record("profiles", status)
+
+        if prune:
+            _prune(doc, summary)
+    return summary
+
+
+def _prune(doc: RoutingDoc, summary: ImportSummary) -> None:
+    """Delete what the document does not list. Models first, so each deletion is counted once."""
+    stale_rankings = RankingEntry.objects.exclude(role__name__in=[r.name for r in doc.roles])
+    cleared_roles = set(stale_rankings.values_list("role_id", flat=True))
+    stale_rankings.delete()
+    summary.deleted["role rankings"] += len(cleared_roles)
+    for kind, queryset in (
+        ("models", Model.objects.exclude(public_id__in=[m.id for m in doc.models])),
+        ("providers", Provider.objects.exclude(name__in=[p.name for p in doc.providers])),
+        ("profiles", Profile.objects.exclude(name__in=[p.name for p in doc.profiles])),
+    ):
+        count = queryset.count()
+        if count:
+            queryset.delete()
+            summary.deleted[kind] += count
