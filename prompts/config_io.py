@@ -18,14 +18,14 @@ from django.conf import settings
 from django.db import transaction
 
 from prompts.models import RoleStrategy
-from routing.config_io import (
+from routing.config_io import upsert
+from routing.config_io.document import (
     FORMAT_VERSION,
     ROLE_NAME_RE,
     Checker,
     ConfigError,
     ImportSummary,
     role_sort_key,
-    upsert,
 )
 from routing.models import Role
 
