@@ -20,3 +20,10 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db")
 
 async def run_in_db_thread(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return await sync_to_async(func, thread_sensitive=False, executor=_executor)(*args, **kwargs)
+
+
+def close_db_thread_connections() -> None:
+    """Close the DB thread's connections (process shutdown, or before a test database is dropped)."""
+    from django.db import connections
+
+    _executor.submit(connections.close_all).result(timeout=10)

@@ -35,6 +35,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _release_db_thread(django_db_setup):
+    """In-process recorder tests use the gateway's DB thread: let go of it before the test DB is dropped."""
+    yield
+    from routing.background import close_db_thread_connections
+
+    close_db_thread_connections()
+
+
 @pytest.fixture(scope="session")
 def upstream():
     server = start_in_thread(host="127.0.0.1", port=0)
