@@ -157,7 +157,7 @@ def _client_error(error: ProviderError, log: CallLog) -> GatewayError:
 
 
 def _all_failed(last: ProviderError | None, log: CallLog) -> GatewayError:
-    summary = "; ".join(f"{a.provider}/{a.model}: {a.error}" for a in log.attempts)
+    summary = "; ".join(f"{a.model} via {a.provider}: {a.error}" for a in log.attempts)
     if last is not None and last.upstream_status == 429 and len(log.attempts) == 1:
         return _client_error(last, log)  # one candidate, rate limited: the client should back off, not see 502
     return UpstreamFailed(f"All {len(log.attempts)} upstream attempt(s) failed. {summary}",
