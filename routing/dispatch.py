@@ -20,6 +20,7 @@ from routing.providers.base import ChatStream, Completion, StreamEvent, Usage
 from routing.selection import Candidate
 
 DONE_EVENT = b"data: [DONE]\n\n"
+UNSUPPORTED_FEATURE = "unsupported_feature"  # ProviderError.code: this provider cannot serve the request as asked
 
 
 @dataclass(slots=True)
@@ -60,7 +61,7 @@ class CallLog:
 
 async def complete_with_fallback(candidates: list[Candidate], body: dict, log: CallLog) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
-    last: ProviderError | None = None
+    errors: list[ProviderError] = []
     for candidate in candidates:
         started = time.perf_counter()
         try:
@@ -68,19 +69,19 @@ async def complete_with_fallback(candidates: list[Candidate], body: dict, log: C
         except ProviderError as error:
             log.failed(candidate, started, error)
             if not error.retryable:
-                raise _client_error(error, log) from None
-            last = error
+                raise _client_error(error) from None
+            errors.append(error)
             continue
         log.succeeded(candidate, started)
         return completion
-    raise _all_failed(last, log)
+    raise _all_failed(errors, log)
 
 
 async def open_stream_with_fallback(
     candidates: list[Candidate], body: dict, log: CallLog
 ) -> tuple[ChatStream, StreamEvent]:
     """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
-    last: ProviderError | None = None
+    errors: list[ProviderError] = []
     for candidate in candidates:
         started = time.perf_counter()
         stream: ChatStream | None = None
@@ -105,9 +106,9 @@ async def open_stream_with_fallback(
             await stream.aclose()
         log.failed(candidate, started, error)
         if not error.retryable:
-            raise _client_error(error, log)
-        last = error
-    raise _all_failed(last, log)
+            raise _client_error(error)
+        errors.append(error)
+    raise _all_failed(errors, log)
 
 
 @dataclass(slots=True)
@@ -151,17 +152,21 @@ async def relay_stream(
         on_finish(outcome)
 
 
-def _client_error(error: ProviderError, log: CallLog) -> GatewayError:
+def _client_error(error: ProviderError) -> GatewayError:
     return GatewayError(error.message, status=error.status, error_type=error.error_type, code=error.code,
                         headers=_retry_headers(error))
 
 
-def _all_failed(last: ProviderError | None, log: CallLog) -> GatewayError:
+def _all_failed(errors: list[ProviderError], log: CallLog) -> GatewayError:
+    """One error for the client when no candidate answered, with the status that tells it what to do."""
+    if errors and all(error.code == UNSUPPORTED_FEATURE for error in errors):
+        # Nobody could serve the request as asked: the client has to change it, so 400, not 502.
+        return GatewayError(" ".join(dict.fromkeys(error.message for error in errors)), code=UNSUPPORTED_FEATURE)
+    if len(errors) == 1 and errors[0].upstream_status == 429:
+        return _client_error(errors[0])  # one candidate, rate limited: the client should back off, not see 502
     summary = "; ".join(f"{a.model} via {a.provider}: {a.error}" for a in log.attempts)
-    if last is not None and last.upstream_status == 429 and len(log.attempts) == 1:
-        return _client_error(last, log)  # one candidate, rate limited: the client should back off, not see 502
     return UpstreamFailed(f"All {len(log.attempts)} upstream attempt(s) failed. {summary}",
-                          headers=_retry_headers(last) if last else None)
+                          headers=_retry_headers(errors[-1]) if errors else None)
 
 
 def _retry_headers(error: ProviderError) -> dict[str, str]:
