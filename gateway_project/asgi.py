@@ -16,4 +16,6 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
-application = ProtocolTypeRouter({"http": http_app})
+from routing.asgi import GatewayASGI  # noqa: E402
+
+application = ProtocolTypeRouter({"http": GatewayASGI(http_app)})

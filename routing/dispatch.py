@@ -119,37 +119,72 @@ class StreamOutcome:
     error: ProviderError | None = None
 
 
-async def relay_stream(
-    stream: ChatStream,
-    first: StreamEvent,
-    *,
-    include_usage: bool,
-    outcome: StreamOutcome,
-    on_finish: Callable[[StreamOutcome], None],
-) -> AsyncIterator[bytes]:
-    """Forward events as they arrive; hide the usage chunk unless the client asked for it."""
-    try:
-        event: StreamEvent | None = first
-        iterator = aiter(stream)
-        while event is not None:
-            usage = event.chunk.get("usage")
-            if usage:
-                outcome.usage = Usage.from_openai(usage)
-            if include_usage or not (usage and not event.chunk.get("choices")):
-                if outcome.first_byte_at is None:
-                    outcome.first_byte_at = time.perf_counter()
-                yield b"data: " + event.data + b"\n\n"
-            event = await anext(iterator, None)
-        yield DONE_EVENT
-    except ProviderError as error:
-        outcome.status, outcome.error = "error", error
-        yield b"data: " + orjson.dumps(error_body(error.message, error.error_type, None, error.code)) + b"\n\n"
-    except (asyncio.CancelledError, GeneratorExit):
-        outcome.status = "client_closed"
-        raise
-    finally:
-        await stream.aclose()
-        on_finish(outcome)
+class StreamRelay:
+    """Forwards events as they arrive; hides the usage chunk unless the client asked for it.
+
+    However it ends (complete, upstream failure, client gone, or closed before it ever started),
+    the upstream stream is closed and `on_finish` runs exactly once.
+    """
+
+    def __init__(
+        self,
+        stream: ChatStream,
+        first: StreamEvent,
+        *,
+        include_usage: bool,
+        outcome: StreamOutcome,
+        on_finish: Callable[[StreamOutcome], None],
+    ) -> None:
+        self._stream = stream
+        self._first = first
+        self._include_usage = include_usage
+        self._outcome = outcome
+        self._on_finish = on_finish
+        self._events: AsyncIterator[bytes] | None = None
+        self._finished = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._events is None:
+            self._events = self._relay()
+        return self._events
+
+    async def aclose(self) -> None:
+        if self._events is not None:
+            await self._events.aclose()
+        await self._finish("client_closed")
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        outcome = self._outcome
+        status = "client_closed"
+        try:
+            event: StreamEvent | None = self._first
+            upstream = aiter(self._stream)
+            while event is not None:
+                usage = event.chunk.get("usage")
+                if usage:
+                    outcome.usage = Usage.from_openai(usage)
+                if self._include_usage or not (usage and not event.chunk.get("choices")):
+                    if outcome.first_byte_at is None:
+                        outcome.first_byte_at = time.perf_counter()
+                    yield b"data: " + event.data + b"\n\n"
+                event = await anext(upstream, None)
+            status = "ok"
+            yield DONE_EVENT
+        except ProviderError as error:
+            status, outcome.error = "error", error
+            yield b"data: " + orjson.dumps(error_body(error.message, error.error_type, None, error.code)) + b"\n\n"
+        finally:
+            await self._finish(status)
+
+    async def _finish(self, status: str) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._outcome.status = status
+        try:
+            await self._stream.aclose()
+        finally:
+            self._on_finish(self._outcome)
 
 
 def _client_error(error: ProviderError) -> GatewayError:

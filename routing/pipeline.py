@@ -7,9 +7,10 @@ candidates → call with fallback → record usage. Framework-free: bytes and he
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,9 +20,9 @@ from routing.chat_request import ChatRequest, parse_chat_request
 from routing.dispatch import (
     CallLog,
     StreamOutcome,
+    StreamRelay,
     complete_with_fallback,
     open_stream_with_fallback,
-    relay_stream,
 )
 from routing.errors import GatewayError
 from routing.providers.base import Usage
@@ -39,7 +40,7 @@ class ChatResult:
     status: int
     headers: dict[str, str]
     body: bytes | None = None
-    stream: AsyncIterator[bytes] | None = None
+    stream: StreamRelay | None = None
     content_type: str = "application/json"
 
 
@@ -81,6 +82,10 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
         error.headers.update(_gateway_headers(ctx))
         _record(ctx, status_code=error.status, usage=None, error=error)
         raise
+    except asyncio.CancelledError:
+        # The client went away before the answer: still one row, marked as such (499, as nginx logs it).
+        _record(ctx, status_code=499, usage=None, status="client_closed")
+        raise
     headers = _gateway_headers(ctx)
     _record(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model)
     return ChatResult(status=200, headers=headers, body=completion.body)
@@ -100,7 +105,7 @@ async def _stream(ctx: RequestContext, chat: ChatRequest, candidates, snapshot: 
         )
 
     headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
-    body = relay_stream(stream, first, include_usage=chat.include_usage, outcome=outcome, on_finish=finish)
+    body = StreamRelay(stream, first, include_usage=chat.include_usage, outcome=outcome, on_finish=finish)
     return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream")
 
 

@@ -79,21 +79,21 @@ def test_model_whose_provider_has_no_key_is_400_naming_the_variable(sdk, gateway
     assert "KEYLESS_TEST_API_KEY" in caught.value.body["message"]
 
 
-def test_disabled_model_and_unsupported_provider_kind_are_explained(sdk, gateway, routing):
+def test_disabled_model_and_disabled_provider_are_explained(sdk, gateway, routing):
     from routing.models import Model, Provider
 
     routing.models["fast-model"].enabled = False
     routing.models["fast-model"].save()
-    claude = Provider.objects.create(name="claudeish", kind="anthropic", base_url="http://127.0.0.1:9",
-                                     api_key_env="MOCKAI_API_KEY")
-    Model.objects.create(public_id="claude-test", provider=claude, upstream_name="claude")
+    paused = Provider.objects.create(name="paused", base_url="http://127.0.0.1:9/v1", api_key_env="MOCKAI_API_KEY",
+                                     enabled=False)
+    Model.objects.create(public_id="paused-model", provider=paused, upstream_name="paused")
     gateway.sync_config()
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model="fast-model", messages=[{"role": "user", "content": "hi"}])
-    assert "disabled" in caught.value.body["message"]
+    assert "the model is disabled" in caught.value.body["message"]
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk.chat.completions.create(model="claude-test", messages=[{"role": "user", "content": "hi"}])
-    assert "anthropic" in caught.value.body["message"]
+        sdk.chat.completions.create(model="paused-model", messages=[{"role": "user", "content": "hi"}])
+    assert "provider 'paused' is disabled" in caught.value.body["message"]
 
 
 def test_auto_skips_unusable_models(sdk, gateway, routing):

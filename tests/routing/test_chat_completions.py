@@ -281,3 +281,27 @@ def test_admin_edit_of_ranking_takes_effect_on_next_request(sdk, gateway, routin
     # The very next request uses the edited ranking: no restart.
     raw = sdk.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "x"}])
     assert raw.headers["x-gateway-model"] == "backup-model"
+
+
+def test_client_disconnect_mid_stream_cancels_upstream_and_is_recorded(gateway, upstream):
+    import socket
+
+    upstream.configure(default={"chunks": 50, "chunk_delay_ms": 100})
+    idle = upstream.stats()["open_connections"]  # the gateway's pooled keep-alive connections
+    host, port = gateway.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "fast-model", "stream": True, "messages": [{"role": "user", "content": "long"}]})
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(
+            f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n{body}".encode()
+        )
+        assert b"data: " in conn.recv(65536)  # the stream has started
+        streaming = upstream.stats()["open_connections"]
+    # The gateway notices, cancels the upstream request (closing its connection) and records it.
+    deadline = time.monotonic() + 5
+    while upstream.stats()["open_connections"] >= streaming and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert upstream.stats()["open_connections"] < streaming and upstream.stats()["open_connections"] <= idle
+    [row] = usage_rows(1)
+    assert row.status == "client_closed" and row.stream
+    assert row.latency_ms < 4000  # not the 5 s the whole answer would have taken
