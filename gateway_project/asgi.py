@@ -1,5 +1,6 @@
-"""ASGI entry point: Channels' ProtocolTypeRouter in front of Django (HTTP today; websockets later)."""
+"""ASGI entry point: the gateway's hot-path front, then Channels' ProtocolTypeRouter and Django."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -18,4 +19,7 @@ if settings.SERVE_STATIC:
 
 from routing.asgi import GatewayASGI  # noqa: E402
 
-application = ProtocolTypeRouter({"http": GatewayASGI(http_app)})
+application = GatewayASGI(ProtocolTypeRouter({"http": http_app}))
+
+# Everything loaded so far lives as long as the process: keep the collector from rescanning it.
+gc.freeze()

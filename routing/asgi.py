@@ -29,14 +29,40 @@ class ClientDisconnected(Exception):
 
 
 class GatewayASGI:
+    """Serves the hot path itself, and the lifespan protocol for servers that speak it (uvicorn):
+    warm the routing snapshot at start-up, flush usage rows and close upstream pools at shutdown.
+    Daphne has no lifespan; there the usage recorder flushes from a Twisted shutdown trigger."""
+
     def __init__(self, fallback) -> None:
         self.fallback = fallback
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
             await serve_chat(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
         else:
             await self.fallback(scope, receive, send)
+
+
+async def _lifespan(receive, send) -> None:
+    from routing.providers.clients import clients
+    from routing.state import routing_snapshot
+    from usage.state import recorder
+
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await routing_snapshot.get()
+            except Exception:  # a database not migrated yet must not stop the server from starting
+                logger.exception("could not load the routing configuration at start-up")
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await recorder.aclose()
+            await clients.aclose()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 async def serve_chat(scope, receive, send) -> None:

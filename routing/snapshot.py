@@ -107,13 +107,15 @@ class SnapshotHolder(Generic[T]):
         self._current: T | None = None
         self._token: str | None = None
         self._stale = True
+        self._generation = 0  # bumped by every invalidation
         self._lock: asyncio.Lock | None = None
         self._poller: asyncio.Task | None = None
         self._poller_loop: asyncio.AbstractEventLoop | None = None
         self._thread_lock = threading.Lock()
 
     def invalidate(self) -> None:
-        """Safe from any thread: the next `get` rebuilds."""
+        """Safe from any thread: the next `get` returns a snapshot built after this call."""
+        self._generation += 1
         self._stale = True
 
     def current_or_none(self) -> T | None:
@@ -135,9 +137,10 @@ class SnapshotHolder(Generic[T]):
         """For sync callers (commands, admin): builds in the calling thread when needed."""
         with self._thread_lock:
             if self._current is None or self._stale:
-                self._stale = False
+                generation = self._generation
                 token, value = self._read_token(), self._build()
                 self._token, self._current = token, value
+                self._stale = generation != self._generation
             return self._current
 
     async def _rebuild(self) -> T:
@@ -146,9 +149,12 @@ class SnapshotHolder(Generic[T]):
         async with self._lock:
             if self._current is not None and not self._stale:
                 return self._current
-            self._stale = False
+            # Stale stays set until this load is in: a request arriving meanwhile waits for it rather
+            # than being served the snapshot an edit has just replaced.
+            generation = self._generation
             token, value = await run_in_db_thread(self._load)
             self._token, self._current = token, value
+            self._stale = generation != self._generation  # invalidated again while loading: next get rebuilds
         self._ensure_poller()
         return value
 
@@ -175,7 +181,7 @@ class SnapshotHolder(Generic[T]):
                 logger.warning("could not read the routing config version", exc_info=True)
                 continue
             if token != self._token:
-                self._stale = True
+                self.invalidate()
                 try:
                     await self._rebuild()
                 except Exception:
