@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
+
 from routing.snapshot import SnapshotHolder
+
+# The holder loads in the gateway's DB thread, which tidies its connections first: let it.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 class Source:
