@@ -7,6 +7,7 @@ from ninja import NinjaAPI
 from routing.api import router as routing_router
 from routing.api import status_router
 from routing.errors import install_error_handlers
+from routing.messages.api import router as messages_router
 
 api = NinjaAPI(
     title="LLM Gateway",
@@ -18,4 +19,5 @@ api = NinjaAPI(
 )
 install_error_handlers(api)
 api.add_router("/v1", routing_router)
+api.add_router("/v1", messages_router)
 api.add_router("", status_router)

@@ -219,3 +219,8 @@ USAGE_FLUSH_INTERVAL = env_float("USAGE_FLUSH_INTERVAL", 0.25, minimum=0.01)
 USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
 # A non-streamed answer larger than this is refused rather than held in memory.
 UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, minimum=1024)
+
+# Vertex AI (kind "vertex"): service-account key file, project (default: the key file's project_id), region.
+VERTEX_CREDENTIALS_FILE = env_str("VERTEX_CREDENTIALS_FILE") or env_str("GOOGLE_APPLICATION_CREDENTIALS")
+VERTEX_PROJECT_ID = env_str("VERTEX_PROJECT_ID")
+VERTEX_LOCATION = env_str("VERTEX_LOCATION", "us-central1")

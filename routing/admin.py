@@ -17,6 +17,7 @@ from django.forms import Textarea
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.selectors import provider_env_prefix, provider_spec
 from routing.services import rows_set_enabled
@@ -66,7 +67,7 @@ class ProviderAdmin(admin.ModelAdmin):
     readonly_fields = ("key_status", "effective_base_url", "updated_at")
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = (ModelInline,)
-    actions = ("enable_selected", "disable_selected")
+    actions = ("enable_selected", "disable_selected", "discover_selected")
 
     def get_fieldsets(self, request: HttpRequest, obj: Provider | None = None):
         prefix = provider_env_prefix(obj.name) if obj else "<NAME>"
@@ -135,6 +136,16 @@ class ProviderAdmin(admin.ModelAdmin):
     @admin.action(description="Disable selected providers")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
         _report(self, request, rows_set_enabled(queryset, False), "Disabled")
+
+    @admin.action(description="Discover models")
+    def discover_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for provider in queryset:
+            try:
+                result = discover_models(provider)
+            except DiscoveryError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            self.message_user(request, result.summary(limit=20), messages.SUCCESS if result.added else messages.INFO)
 
 
 class ModelFallbackInline(admin.TabularInline):

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from routing.providers.anthropic import AnthropicProvider
 from routing.providers.base import Provider, ProviderError
 from routing.providers.clients import clients
+from routing.providers.google import GeminiProvider, VertexProvider
+from routing.providers.ollama import OllamaProvider
 from routing.providers.openai_compat import OpenAICompatibleProvider
 from routing.snapshot import ProviderSpec
 
 PROVIDER_CLASSES: dict[str, type[Provider]] = {
     OpenAICompatibleProvider.kind: OpenAICompatibleProvider,
+    AnthropicProvider.kind: AnthropicProvider,
+    GeminiProvider.kind: GeminiProvider,
+    VertexProvider.kind: VertexProvider,
+    OllamaProvider.kind: OllamaProvider,
 }
 
 

@@ -1,0 +1,214 @@
+"""Ollama's native API: POST `/api/chat`, answers as one JSON object or an NDJSON stream."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+import orjson
+from django.conf import settings
+
+from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
+from routing.providers.ollama.translate import (
+    StreamTranslator,
+    TranslationError,
+    completion_from_ollama,
+    to_ollama_request,
+)
+from routing.providers.openai_compat import MAX_ERROR_BODY_BYTES, _read_bounded
+from routing.snapshot import ModelSpec
+
+_API_SUFFIX = re.compile(r"/(v1|api)$")
+MAX_LINE_BYTES = 4 * 1024 * 1024
+
+
+def ollama_root(base_url: str) -> str:
+    """`http://host:11434`, also from a base URL written for the `/v1` API or ending in `/api`."""
+    return _API_SUFFIX.sub("", base_url.rstrip("/"))
+
+
+class OllamaProvider(Provider):
+    kind = "ollama"
+
+    @property
+    def url(self) -> str:
+        return f"{ollama_root(self.spec.base_url)}/api/chat"
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", "user-agent": "llm-gateway/0.1"}
+        if self.spec.api_key:  # a remote Ollama behind an authenticating proxy
+            headers["authorization"] = f"Bearer {self.spec.api_key}"
+        return headers
+
+    def _payload(self, body: dict, model: ModelSpec, stream: bool) -> bytes:
+        try:
+            return orjson.dumps(to_ollama_request(body, model.upstream_name, stream=stream))
+        except TranslationError as exc:
+            if exc.unsupported:
+                raise ProviderError(
+                    f"{exc.message} is not supported by provider '{self.spec.name}' ({self.kind})", retryable=True,
+                    status=400, error_type="invalid_request_error", code="unsupported_feature",
+                ) from None
+            raise ProviderError(exc.message, retryable=False, status=400, error_type="invalid_request_error",
+                                code="invalid_request") from None
+
+    async def complete(self, body: dict, model: ModelSpec) -> Completion:
+        payload = self._payload(body, model, stream=False)
+        response = await self._send(payload, "application/json")
+        try:
+            if response.status_code != 200:
+                raise await self._status_error(response)
+            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        finally:
+            await response.aclose()
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProviderError(f"Provider '{self.spec.name}' returned a response that is not valid JSON.",
+                                retryable=True, code="upstream_bad_response") from None
+        if not isinstance(data, dict) or data.get("error") or data.get("done") is not True:
+            raise self._embedded_error(data)
+        completion = completion_from_ollama(data, model=model.upstream_name, created=int(time.time()))
+        return Completion(body=orjson.dumps(completion), usage=Usage.from_openai(completion["usage"]),
+                          upstream_model=completion["model"])
+
+    async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
+        payload = self._payload(body, model, stream=True)
+        response = await self._send(payload, "application/x-ndjson")
+        if response.status_code != 200:
+            try:
+                raise await self._status_error(response)
+            finally:
+                await response.aclose()
+        return OllamaChatStream(self, response, StreamTranslator(model=model.upstream_name, created=int(time.time())))
+
+    async def _send(self, payload: bytes, accept: str) -> httpx.Response:
+        request = self.client.build_request(
+            "POST", self.url, content=payload, headers={**self._headers(), "accept": accept}
+        )
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+
+    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
+        name = self.spec.name
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
+                                 code="upstream_connect_timeout")
+        if isinstance(exc, httpx.TimeoutException):
+            return ProviderError(f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.",
+                                 retryable=True, status=504, code="upstream_timeout")
+        if isinstance(exc, httpx.ConnectError):
+            return ProviderError(f"Could not connect to provider '{name}' (is Ollama running?).", retryable=True,
+                                 code="upstream_unreachable")
+        return ProviderError(f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
+                             code="upstream_connection_error")
+
+    async def _status_error(self, response: httpx.Response) -> ProviderError:
+        try:
+            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
+        except httpx.HTTPError:
+            raw = b""
+        message = ollama_error(raw)
+        status, name = response.status_code, self.spec.name
+        detail = f": {self.redact(message)}" if message else ""
+        if status in (401, 403):
+            return ProviderError(f"Provider '{name}' rejected the gateway's credentials ({status}).", retryable=True,
+                                 status=502, upstream_status=status, code="upstream_auth_failed")
+        if status == 429:
+            return ProviderError(f"Provider '{name}' is rate limiting requests{detail}", retryable=True, status=429,
+                                 upstream_status=status, error_type="rate_limit_error", code="upstream_rate_limited",
+                                 retry_after=response.headers.get("retry-after"))
+        if status >= 500 or status == 408:
+            return ProviderError(f"Provider '{name}' failed with {status}{detail}", retryable=True, status=502,
+                                 upstream_status=status, code="upstream_server_error")
+        return ProviderError(
+            f"Provider '{name}' refused the request ({status}){detail}", retryable=False,
+            status=status if 400 <= status < 500 else 502, upstream_status=status,
+            error_type="invalid_request_error", code="model_not_found" if status == 404 else None,
+        )
+
+    def _embedded_error(self, data: object) -> ProviderError:
+        message = ollama_error(orjson.dumps(data)) or "no finished answer"
+        return ProviderError(f"Provider '{self.spec.name}' returned an error instead of an answer: "
+                             f"{self.redact(message)}", retryable=True, code="upstream_error")
+
+
+class OllamaChatStream(ChatStream):
+    """Reads NDJSON lines; complete only once the `done: true` object arrived."""
+
+    def __init__(self, provider: OllamaProvider, response: httpx.Response, translator: StreamTranslator) -> None:
+        self._provider = provider
+        self._response = response
+        self._chunks = response.aiter_bytes()
+        self._translator = translator
+        self._buffer = b""
+        self._ready: list[dict] = []
+        self._error: ProviderError | None = None  # raised once the chunks read before it are delivered
+
+    async def __anext__(self) -> StreamEvent:
+        while not self._ready:
+            if self._error is not None:
+                raise self._error
+            if self._translator.done:
+                await self.aclose()
+                raise StopAsyncIteration
+            try:
+                await self._read()
+            except ProviderError as error:
+                self._error = error
+                await self.aclose()
+        chunk = self._ready.pop(0)
+        return StreamEvent(data=orjson.dumps(chunk), chunk=chunk)
+
+    async def _read(self) -> None:
+        name = self._provider.spec.name
+        try:
+            chunk = await self._chunks.__anext__()
+        except StopAsyncIteration:
+            await self.aclose()
+            if self._buffer.strip():
+                self._feed_line(self._buffer)  # a last line without its newline
+                self._buffer = b""
+            if not self._translator.done:
+                raise ProviderError(f"Provider '{name}' closed the stream before the answer was complete.",
+                                    retryable=True, code="upstream_stream_incomplete") from None
+            return
+        except httpx.HTTPError as exc:
+            raise self._provider._transport_error(exc) from exc
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
+        if len(self._buffer) > MAX_LINE_BYTES:
+            raise ProviderError(f"Provider '{name}' sent a stream line longer than {MAX_LINE_BYTES} bytes.",
+                                retryable=True, code="upstream_bad_stream")
+        for line in lines:
+            if line.strip() and not self._translator.done:
+                self._feed_line(line)
+
+    def _feed_line(self, line: bytes) -> None:
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise ProviderError(f"Provider '{self._provider.spec.name}' sent a stream line that is not valid JSON.",
+                                retryable=True, code="upstream_bad_stream") from None
+        if not isinstance(data, dict) or data.get("error"):
+            raise self._provider._embedded_error(data)
+        self._ready.extend(self._translator.feed(data))
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+def ollama_error(raw: bytes) -> str:
+    """The message of an Ollama error body (`{"error": "..."}`), or its first bytes when it is not JSON."""
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return raw[:300].decode("utf-8", "replace").strip()
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return str(error)[:1000] if error else ""
