@@ -16,6 +16,7 @@ from contextlib import aclosing
 import orjson
 from django.conf import settings
 
+from routing import lifecycle
 from routing.errors import GatewayError, PayloadTooLarge, error_body
 from routing.pipeline import ChatResult, handle_chat
 
@@ -37,6 +38,7 @@ class GatewayASGI:
         self.fallback = fallback
 
     async def __call__(self, scope, receive, send) -> None:
+        lifecycle.install_twisted_shutdown_hook()
         if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
             await serve_chat(scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -46,21 +48,13 @@ class GatewayASGI:
 
 
 async def _lifespan(receive, send) -> None:
-    from routing.providers.clients import clients
-    from routing.state import routing_snapshot
-    from usage.state import recorder
-
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            try:
-                await routing_snapshot.get()
-            except Exception:  # a database not migrated yet must not stop the server from starting
-                logger.exception("could not load the routing configuration at start-up")
+            await lifecycle.startup()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await recorder.aclose()
-            await clients.aclose()
+            await lifecycle.shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -2,8 +2,8 @@
 
 `record` never blocks and never touches the database. A background task writes a batch every
 USAGE_FLUSH_INTERVAL seconds (or sooner when USAGE_BATCH_SIZE rows wait). A failed write keeps its
-rows for the next try. At shutdown the buffer is flushed: through a Twisted shutdown trigger under
-Daphne, and from `atexit` for anything left, so a clean stop loses nothing.
+rows for the next try. At shutdown the buffer is flushed (routing.lifecycle: the ASGI lifespan or,
+under Daphne, a Twisted shutdown trigger), and from `atexit` for anything left.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import sys
 import threading
 from collections.abc import Callable, Sequence
 
@@ -126,13 +125,4 @@ class UsageRecorder:
         if self._hooks_installed:
             return
         self._hooks_installed = True
-        atexit.register(self.flush_sync)
-        reactor = sys.modules.get("twisted.internet.reactor")
-        if reactor is not None and getattr(reactor, "running", False):
-            from twisted.internet import defer
-
-            # "during" runs after Daphne's "before" trigger has cancelled the open requests, whose
-            # cleanup records their (client_closed) rows: this flush then writes them too.
-            reactor.addSystemEventTrigger(
-                "during", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(self.aclose()))
-            )
+        atexit.register(self.flush_sync)  # the last resort; servers flush through routing.lifecycle first

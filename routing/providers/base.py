@@ -11,9 +11,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import httpx
-
+from routing.providers.http import (
+    UpstreamBodyTooLarge,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamConnectTimeout,
+    UpstreamReadTimeout,
+    UpstreamTransportError,
+)
 from routing.snapshot import ModelSpec, ProviderSpec
+
+MAX_ERROR_BODY_BYTES = 64 * 1024  # what is read of an upstream error body, for its message
 
 
 @dataclass(slots=True)
@@ -101,7 +109,7 @@ class ChatStream(ABC):
 class Provider(ABC):
     kind: ClassVar[str]
 
-    def __init__(self, spec: ProviderSpec, client: httpx.AsyncClient) -> None:
+    def __init__(self, spec: ProviderSpec, client: UpstreamClient) -> None:
         self.spec = spec
         self.client = client
 
@@ -112,6 +120,24 @@ class Provider(ABC):
     @abstractmethod
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
+
+    def transport_error(self, exc: UpstreamTransportError) -> ProviderError:
+        """A failure below HTTP, for the client: all retryable, worded by what happened."""
+        name = self.spec.name
+        if isinstance(exc, UpstreamConnectTimeout):
+            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
+                                 code="upstream_connect_timeout")
+        if isinstance(exc, UpstreamReadTimeout):
+            return ProviderError(f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.",
+                                 retryable=True, status=504, code="upstream_timeout")
+        if isinstance(exc, UpstreamConnectError):
+            return ProviderError(f"Could not connect to provider '{name}'.", retryable=True,
+                                 code="upstream_unreachable")
+        if isinstance(exc, UpstreamBodyTooLarge):
+            return ProviderError(f"Provider '{name}' sent a response larger than the gateway accepts.",
+                                 retryable=False, code="upstream_response_too_large")
+        return ProviderError(f"Connection to provider '{name}' was lost ({exc}).", retryable=True,
+                             code="upstream_connection_error")
 
     def redact(self, text: str) -> str:
         """Never let the provider's key travel back in an error message."""

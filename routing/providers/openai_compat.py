@@ -5,16 +5,23 @@ No translation: the request is forwarded with the upstream model name, answers g
 
 from __future__ import annotations
 
-import httpx
 import orjson
 from django.conf import settings
 
-from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
+from routing.providers.base import (
+    MAX_ERROR_BODY_BYTES,
+    ChatStream,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    Usage,
+)
+from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
 from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
 GATEWAY_FIELDS = ("role", "conversation_id", "profile")
-MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class OpenAICompatibleProvider(Provider):
@@ -40,19 +47,14 @@ class OpenAICompatibleProvider(Provider):
         return f"{self.spec.base_url}/chat/completions"
 
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
-        request = self.client.build_request(
-            "POST",
-            self.url,
-            content=self._payload(body, model, stream=False),
-            headers=self._headers("application/json"),
-        )
-        response = await self._send(request)
+        payload = self._payload(body, model, stream=False)
+        response = await self._send(payload, self._headers("application/json"))
         try:
-            if response.status_code != 200:
+            if response.status != 200:
                 raise await self._status_error(response)
-            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
         finally:
             await response.aclose()
         try:
@@ -67,52 +69,28 @@ class OpenAICompatibleProvider(Provider):
         return Completion(body=raw, usage=usage, upstream_model=str(data.get("model", "")))
 
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
-        request = self.client.build_request(
-            "POST",
-            self.url,
-            content=self._payload(body, model, stream=True),
-            headers={**self._headers("text/event-stream"), "accept-encoding": "identity"},
-        )
-        response = await self._send(request)
-        if response.status_code != 200:
+        payload = self._payload(body, model, stream=True)
+        response = await self._send(payload, {**self._headers("text/event-stream"), "accept-encoding": "identity"})
+        if response.status != 200:
             try:
                 raise await self._status_error(response)
             finally:
                 await response.aclose()
         return OpenAIChatStream(self, response)
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, payload: bytes, headers: dict[str, str]) -> UpstreamResponse:
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            return await self.client.send(UpstreamRequest("POST", self.url, content=payload, headers=headers))
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
 
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
-        name = self.spec.name
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
-                                 code="upstream_connect_timeout")
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderError(
-                f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.", retryable=True, status=504,
-                code="upstream_timeout",
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return ProviderError(
-                f"Could not connect to provider '{name}'.", retryable=True, code="upstream_unreachable"
-            )
-        return ProviderError(
-            f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
-            code="upstream_connection_error",
-        )
-
-    async def _status_error(self, response: httpx.Response) -> ProviderError:
+    async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:
-            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
-        except httpx.HTTPError:
+            raw = await response.read(MAX_ERROR_BODY_BYTES, truncate=True)
+        except UpstreamTransportError:
             raw = b""
         upstream_message, upstream_code = _error_details(raw)
-        status = response.status_code
+        status = response.status
         name = self.spec.name
         detail = f": {self.redact(upstream_message)}" if upstream_message else ""
         if status in (401, 403):
@@ -148,10 +126,10 @@ class OpenAICompatibleProvider(Provider):
 
 
 class OpenAIChatStream(ChatStream):
-    def __init__(self, provider: OpenAICompatibleProvider, response: httpx.Response) -> None:
+    def __init__(self, provider: OpenAICompatibleProvider, response: UpstreamResponse) -> None:
         self._provider = provider
         self._response = response
-        self._chunks = response.aiter_bytes()
+        self._chunks = response.iter_chunks()
         self._decoder = SSEDecoder()
         self._ready: list[bytes] = []
         self._finished = False  # a finish_reason was seen
@@ -179,9 +157,9 @@ class OpenAIChatStream(ChatStream):
                     f"Provider '{self._provider.spec.name}' closed the stream before the answer was complete.",
                     retryable=True, code="upstream_stream_incomplete",
                 ) from None
-            except httpx.HTTPError as exc:
+            except UpstreamTransportError as exc:
                 await self.aclose()
-                raise self._provider._transport_error(exc) from exc
+                raise self._provider.transport_error(exc) from exc
             self._ready.extend(self._decoder.feed(chunk))
 
     def _event(self, data: bytes) -> StreamEvent:
@@ -206,23 +184,6 @@ class OpenAIChatStream(ChatStream):
 
     async def aclose(self) -> None:
         await self._response.aclose()
-
-
-async def _read_bounded(response: httpx.Response, limit: int, provider: str, truncate: bool = False) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    async for part in response.aiter_bytes():
-        size += len(part)
-        if size > limit:
-            if truncate:
-                parts.append(part[: limit - (size - len(part))])
-                break
-            raise ProviderError(
-                f"Provider '{provider}' sent a response larger than {limit} bytes.", retryable=False,
-                code="upstream_response_too_large",
-            )
-        parts.append(part)
-    return b"".join(parts)
 
 
 def _error_details(raw: bytes) -> tuple[str, str | None]:

@@ -8,7 +8,6 @@ the upstream's refusal, passed on with its status and message.
 
 from __future__ import annotations
 
-import httpx
 import orjson
 
 from routing.providers.base import ProviderError
@@ -118,18 +117,3 @@ def event_error(spec: ProviderSpec, error: AnthropicAPIError, redact) -> Provide
 
 def malformed(spec: ProviderSpec, what: str, code: str = "upstream_bad_response") -> ProviderError:
     return ProviderError(f"Provider '{spec.name}' {what}", retryable=True, code=code)
-
-
-def transport_error(spec: ProviderSpec, exc: httpx.HTTPError) -> ProviderError:
-    """A connection failure or timeout: always retryable."""
-    name = spec.name
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
-                             code="upstream_connect_timeout")
-    if isinstance(exc, httpx.TimeoutException):
-        return ProviderError(f"Provider '{name}' sent nothing for {spec.timeout_seconds:g}s.", retryable=True,
-                             status=504, code="upstream_timeout")
-    if isinstance(exc, httpx.ConnectError):
-        return ProviderError(f"Could not connect to provider '{name}'.", retryable=True, code="upstream_unreachable")
-    return ProviderError(f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
-                         code="upstream_connection_error")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections import deque
 
-import httpx
 import orjson
 from django.conf import settings
 
@@ -19,8 +18,16 @@ from routing.providers.anthropic.errors import AnthropicAPIError, MalformedRespo
 from routing.providers.anthropic.stream import StreamTranslator
 from routing.providers.anthropic.translate_request import Translated, to_anthropic
 from routing.providers.anthropic.translate_response import to_openai_completion
-from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
-from routing.providers.openai_compat import MAX_ERROR_BODY_BYTES, _read_bounded
+from routing.providers.base import (
+    MAX_ERROR_BODY_BYTES,
+    ChatStream,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    Usage,
+)
+from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
 from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
@@ -55,16 +62,16 @@ class AnthropicProvider(Provider):
 
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         translated = self._translate(body, model, stream=False)
-        request = self.client.build_request(
+        request = UpstreamRequest(
             "POST", self.url, content=orjson.dumps(translated.payload), headers=self._headers("application/json")
         )
         response = await self._send(request)
         try:
-            if response.status_code != 200:
+            if response.status != 200:
                 raise await self._status_error(response)
-            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
-        except httpx.HTTPError as exc:
-            raise errors.transport_error(self.spec, exc) from exc
+            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
         finally:
             await response.aclose()
         try:
@@ -85,41 +92,41 @@ class AnthropicProvider(Provider):
 
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         translated = self._translate(body, model, stream=True)
-        request = self.client.build_request(
+        request = UpstreamRequest(
             "POST", self.url, content=orjson.dumps(translated.payload),
             headers={**self._headers("text/event-stream"), "accept-encoding": "identity"},
         )
         response = await self._send(request)
-        if response.status_code != 200:
+        if response.status != 200:
             try:
                 raise await self._status_error(response)
             finally:
                 await response.aclose()
         return AnthropicChatStream(self, response, StreamTranslator(int(time.time()), translated.json_tool))
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise errors.transport_error(self.spec, exc) from exc
+            return await self.client.send(request)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
 
-    async def _status_error(self, response: httpx.Response) -> ProviderError:
+    async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:
-            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
-        except httpx.HTTPError:
+            raw = await response.read(MAX_ERROR_BODY_BYTES, truncate=True)
+        except UpstreamTransportError:
             raw = b""
         return errors.status_error(
-            self.spec, response.status_code, raw, response.headers.get("retry-after"), self.redact
+            self.spec, response.status, raw, response.headers.get("retry-after"), self.redact
         )
 
 
 class AnthropicChatStream(ChatStream):
     """Reads Anthropic's SSE and yields the translated OpenAI chunks as each event arrives."""
 
-    def __init__(self, provider: AnthropicProvider, response: httpx.Response, translator: StreamTranslator) -> None:
+    def __init__(self, provider: AnthropicProvider, response: UpstreamResponse, translator: StreamTranslator) -> None:
         self._provider = provider
         self._response = response
-        self._chunks = response.aiter_bytes()
+        self._chunks = response.iter_chunks()
         self._decoder = SSEDecoder()
         self._translator = translator
         self._ready: deque[StreamEvent] = deque()
@@ -141,9 +148,9 @@ class AnthropicChatStream(ChatStream):
             except StopAsyncIteration:
                 self._at_end()
                 continue
-            except httpx.HTTPError as exc:
+            except UpstreamTransportError as exc:
                 await self.aclose()
-                raise errors.transport_error(self._provider.spec, exc) from exc
+                raise self._provider.transport_error(exc) from exc
             self._consume(self._decoder.feed(chunk))
 
     def _at_end(self) -> None:

@@ -12,15 +12,22 @@ from abc import abstractmethod
 from typing import NamedTuple
 from urllib.parse import quote
 
-import httpx
 import orjson
 from django.conf import settings
 
-from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
+from routing.providers.base import (
+    MAX_ERROR_BODY_BYTES,
+    ChatStream,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    Usage,
+)
 from routing.providers.google.auth import VertexAuthError, tokens, vertex_settings
 from routing.providers.google.request import TranslationError, to_gemini_request
 from routing.providers.google.response import BlockedPrompt, StreamTranslator, completion_from_gemini
-from routing.providers.openai_compat import MAX_ERROR_BODY_BYTES, _read_bounded
+from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
 from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
@@ -54,13 +61,13 @@ class GoogleProvider(Provider):
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         payload = self._payload(body)
         url, headers = await self._endpoint(model, "generateContent")
-        response = await self._send(self.client.build_request("POST", url, content=payload, headers=headers))
+        response = await self._send(UpstreamRequest("POST", url, content=payload, headers=headers))
         try:
-            if response.status_code != 200:
+            if response.status != 200:
                 raise await self._status_error(response, headers)
-            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
         finally:
             await response.aclose()
         try:
@@ -83,12 +90,12 @@ class GoogleProvider(Provider):
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         payload = self._payload(body)
         url, headers = await self._endpoint(model, "streamGenerateContent")
-        request = self.client.build_request(
+        request = UpstreamRequest(
             "POST", f"{url}?alt=sse", content=payload,
             headers={**headers, "accept": "text/event-stream", "accept-encoding": "identity"},
         )
         response = await self._send(request)
-        if response.status_code != 200:
+        if response.status != 200:
             try:
                 raise await self._status_error(response, headers)
             finally:
@@ -97,34 +104,21 @@ class GoogleProvider(Provider):
 
     # --- errors -------------------------------------------------------------------------------------
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            return await self.client.send(request)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
 
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
-        name = self.spec.name
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
-                                 code="upstream_connect_timeout")
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderError(f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.",
-                                 retryable=True, status=504, code="upstream_timeout")
-        if isinstance(exc, httpx.ConnectError):
-            return ProviderError(f"Could not connect to provider '{name}'.", retryable=True,
-                                 code="upstream_unreachable")
-        return ProviderError(f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
-                             code="upstream_connection_error")
 
-    async def _status_error(self, response: httpx.Response, headers: dict[str, str]) -> ProviderError:
+    async def _status_error(self, response: UpstreamResponse, headers: dict[str, str]) -> ProviderError:
         try:
-            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
-        except httpx.HTTPError:
+            raw = await response.read(MAX_ERROR_BODY_BYTES, truncate=True)
+        except UpstreamTransportError:
             raw = b""
         error = google_error(raw)
         google_status = error.status
-        status, name = response.status_code, self.spec.name
+        status, name = response.status, self.spec.name
         detail = f": {self.redact(error.message)}" if error.message else ""
         if status in (401, 403) or error.reason in CREDENTIAL_REASONS:
             self._rejected(headers)
@@ -224,10 +218,10 @@ class VertexProvider(GoogleProvider):
 class GeminiChatStream(ChatStream):
     """Reads `alt=sse` events (no [DONE]: complete once a finish reason came and the body ended)."""
 
-    def __init__(self, provider: GoogleProvider, response: httpx.Response, translator: StreamTranslator) -> None:
+    def __init__(self, provider: GoogleProvider, response: UpstreamResponse, translator: StreamTranslator) -> None:
         self._provider = provider
         self._response = response
-        self._chunks = response.aiter_bytes()
+        self._chunks = response.iter_chunks()
         self._decoder = SSEDecoder()
         self._translator = translator
         self._ready: list[dict] = []
@@ -261,8 +255,8 @@ class GeminiChatStream(ChatStream):
             self._done = True
             self._ready.append(self._translator.usage_chunk())
             return
-        except httpx.HTTPError as exc:
-            raise self._provider._transport_error(exc) from exc
+        except UpstreamTransportError as exc:
+            raise self._provider.transport_error(exc) from exc
         self._feed(self._decoder.feed(chunk))
 
     def _feed(self, events: list[bytes]) -> None:

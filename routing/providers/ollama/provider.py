@@ -5,18 +5,25 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
 import orjson
 from django.conf import settings
 
-from routing.providers.base import ChatStream, Completion, Provider, ProviderError, StreamEvent, Usage
+from routing.providers.base import (
+    MAX_ERROR_BODY_BYTES,
+    ChatStream,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    Usage,
+)
+from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
 from routing.providers.ollama.translate import (
     StreamTranslator,
     TranslationError,
     completion_from_ollama,
     to_ollama_request,
 )
-from routing.providers.openai_compat import MAX_ERROR_BODY_BYTES, _read_bounded
 from routing.snapshot import ModelSpec
 
 _API_SUFFIX = re.compile(r"/(v1|api)$")
@@ -57,11 +64,11 @@ class OllamaProvider(Provider):
         payload = self._payload(body, model, stream=False)
         response = await self._send(payload, "application/json")
         try:
-            if response.status_code != 200:
+            if response.status != 200:
                 raise await self._status_error(response)
-            raw = await _read_bounded(response, settings.UPSTREAM_MAX_RESPONSE_BYTES, self.spec.name)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
         finally:
             await response.aclose()
         try:
@@ -78,43 +85,30 @@ class OllamaProvider(Provider):
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         payload = self._payload(body, model, stream=True)
         response = await self._send(payload, "application/x-ndjson")
-        if response.status_code != 200:
+        if response.status != 200:
             try:
                 raise await self._status_error(response)
             finally:
                 await response.aclose()
         return OllamaChatStream(self, response, StreamTranslator(model=model.upstream_name, created=int(time.time())))
 
-    async def _send(self, payload: bytes, accept: str) -> httpx.Response:
-        request = self.client.build_request(
+    async def _send(self, payload: bytes, accept: str) -> UpstreamResponse:
+        request = UpstreamRequest(
             "POST", self.url, content=payload, headers={**self._headers(), "accept": accept}
         )
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+            return await self.client.send(request)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
 
-    def _transport_error(self, exc: httpx.HTTPError) -> ProviderError:
-        name = self.spec.name
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
-                                 code="upstream_connect_timeout")
-        if isinstance(exc, httpx.TimeoutException):
-            return ProviderError(f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.",
-                                 retryable=True, status=504, code="upstream_timeout")
-        if isinstance(exc, httpx.ConnectError):
-            return ProviderError(f"Could not connect to provider '{name}' (is Ollama running?).", retryable=True,
-                                 code="upstream_unreachable")
-        return ProviderError(f"Connection to provider '{name}' failed: {type(exc).__name__}.", retryable=True,
-                             code="upstream_connection_error")
 
-    async def _status_error(self, response: httpx.Response) -> ProviderError:
+    async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:
-            raw = await _read_bounded(response, MAX_ERROR_BODY_BYTES, self.spec.name, truncate=True)
-        except httpx.HTTPError:
+            raw = await response.read(MAX_ERROR_BODY_BYTES, truncate=True)
+        except UpstreamTransportError:
             raw = b""
         message = ollama_error(raw)
-        status, name = response.status_code, self.spec.name
+        status, name = response.status, self.spec.name
         detail = f": {self.redact(message)}" if message else ""
         if status in (401, 403):
             return ProviderError(f"Provider '{name}' rejected the gateway's credentials ({status}).", retryable=True,
@@ -141,10 +135,10 @@ class OllamaProvider(Provider):
 class OllamaChatStream(ChatStream):
     """Reads NDJSON lines; complete only once the `done: true` object arrived."""
 
-    def __init__(self, provider: OllamaProvider, response: httpx.Response, translator: StreamTranslator) -> None:
+    def __init__(self, provider: OllamaProvider, response: UpstreamResponse, translator: StreamTranslator) -> None:
         self._provider = provider
         self._response = response
-        self._chunks = response.aiter_bytes()
+        self._chunks = response.iter_chunks()
         self._translator = translator
         self._buffer = b""
         self._ready: list[dict] = []
@@ -178,8 +172,8 @@ class OllamaChatStream(ChatStream):
                 raise ProviderError(f"Provider '{name}' closed the stream before the answer was complete.",
                                     retryable=True, code="upstream_stream_incomplete") from None
             return
-        except httpx.HTTPError as exc:
-            raise self._provider._transport_error(exc) from exc
+        except UpstreamTransportError as exc:
+            raise self._provider.transport_error(exc) from exc
         *lines, self._buffer = (self._buffer + chunk).split(b"\n")
         if len(self._buffer) > MAX_LINE_BYTES:
             raise ProviderError(f"Provider '{name}' sent a stream line longer than {MAX_LINE_BYTES} bytes.",

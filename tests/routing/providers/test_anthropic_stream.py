@@ -1,4 +1,4 @@
-"""Anthropic's event stream → OpenAI chunks, and the provider's HTTP behaviour (httpx.MockTransport seam)."""
+"""Anthropic's event stream → OpenAI chunks, and the provider's HTTP behaviour through a handler seam."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from routing.providers.anthropic import AnthropicProvider
 from routing.providers.anthropic.errors import AnthropicAPIError, MalformedResponse
 from routing.providers.anthropic.stream import StreamTranslator
 from routing.providers.base import ProviderError
+from routing.providers.http import UpstreamConnectError
 from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec, ProviderSpec
 from tests.routing.providers.anthropic_loopback import ANTHROPIC, fixture
+from tests.routing.providers.handler_client import HandlerClient
 
 pytestmark = pytest.mark.skipif(not ANTHROPIC.exists(), reason="shared/fixtures is not beside the checkout")
 
@@ -115,13 +117,12 @@ def test_error_event_and_out_of_order_events_raise():
         StreamTranslator(created=1).feed({"type": "content_block_delta", "index": 0, "delta": {}})
 
 
-# --- the provider over HTTP (MockTransport) ---------------------------------------------------------
+# --- the provider over HTTP (handler seam) ----------------------------------------------------------
 
 
 def run(handler, call):
     async def go():
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await call(AnthropicProvider(SPEC, client))
+        return await call(AnthropicProvider(SPEC, HandlerClient(handler)))
     return asyncio.run(go())
 
 
@@ -172,8 +173,7 @@ def test_base_url_ending_in_v1_is_accepted():
     spec = ProviderSpec(**{**{f: getattr(SPEC, f) for f in SPEC.__slots__}, "base_url": "https://a.test/v1"})
 
     async def go():
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-            return await AnthropicProvider(spec, client).complete(BODY, MODEL)
+        return await AnthropicProvider(spec, HandlerClient(handler)).complete(BODY, MODEL)
     completion = asyncio.run(go())
     assert seen == ["https://a.test/v1/messages"] and completion.usage.total_tokens == 30
 
@@ -253,7 +253,7 @@ def test_the_key_never_appears_in_an_error_message():
 
 def test_connection_failure_is_retryable():
     def handler(request):
-        raise httpx.ConnectError("refused")
+        raise UpstreamConnectError("refused")
 
     with pytest.raises(ProviderError) as caught:
         run(handler, collect)

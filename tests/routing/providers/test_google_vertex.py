@@ -12,7 +12,6 @@ import base64
 import json
 from urllib.parse import parse_qs
 
-import httpx
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from routing.providers.base import ProviderError
 from routing.providers.google import VertexProvider
 from routing.providers.google import auth as vertex_auth
+from routing.providers.http import ClientSettings, UpstreamClient
 from routing.snapshot import ModelSpec, ProviderSpec
 from tests.routing.providers.scripted_upstream import Reply, ScriptedUpstream
 from tests.routing.providers.test_google_translate import GEMINI, needs_fixtures
@@ -70,7 +70,8 @@ def spec(server: ScriptedUpstream) -> ProviderSpec:
 
 def run(server: ScriptedUpstream, *bodies: dict, concurrently: bool = False, stream: bool = False) -> list:
     async def go():
-        async with httpx.AsyncClient(timeout=5) as client:
+        client = UpstreamClient(ClientSettings(connect_timeout=5, read_timeout=5, max_connections=10))
+        try:
             provider = VertexProvider(spec(server), client)
             if concurrently:
                 return await asyncio.gather(*(provider.complete(body, MODEL) for body in bodies),
@@ -85,6 +86,8 @@ def run(server: ScriptedUpstream, *bodies: dict, concurrently: bool = False, str
                 except ProviderError as error:
                     results.append(error)
             return results
+        finally:
+            await client.aclose()
 
     return asyncio.run(go())
 
