@@ -1,0 +1,1088 @@
+"""The gateway's own overhead, measured against a direct call and against LiteLLM's proxy, interleaved.
+
+    .venv/bin/python bench/run.py [--quick] [--skip-litellm] [--duration S] [--rounds N] [--out FILE]
+
+One command: starts the loopback mock upstream, the gateway (Daphne, fresh temp SQLite DB) and LiteLLM's
+proxy (installed on first use into bench/.litellm-venv), then for each case (non-streaming and streaming
+at concurrency 1, 10, 50, plus a paced stream) runs the three targets in interleaved rounds with the
+closed-loop load generator of bench/loadgen.py, then sweeps the gateway's concurrency, checks that every
+request sent through the gateway left exactly one usage row, prints markdown tables and writes every
+number as JSON under bench/results/.
+
+Pinning (with >= 2 cores): the gateway and LiteLLM on core 0, the upstream and this process (the load
+generator) on core 1. Only 127.0.0.1 is ever contacted; every load loop is bounded in time and count.
+See bench/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import loadgen  # noqa: E402
+
+LITELLM_VERSION = "1.106.2"  # exactly this one (never 1.107.x)
+LITELLM_VENV = BENCH / ".litellm-venv"
+HOST = "127.0.0.1"
+CHAT_PATH = "/v1/chat/completions"
+UPSTREAM_MODEL = "mock-gpt"
+UPSTREAM_PACED_MODEL = "mock-gpt-paced"
+GATEWAY_MODEL = "bench-model"
+GATEWAY_PACED_MODEL = "bench-paced"
+STREAM_CHUNKS = 5  # content deltas per streamed reply
+PACED = {"chunks": 5, "chunk_delay_ms": 20}
+SWEEP_LEVELS = (1, 10, 25, 50, 100, 200, 400)
+MAX_REQUESTS_PER_RUN = 200_000
+TARGET_ORDER = ("direct", "gateway", "litellm")
+
+perf = time.perf_counter
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- processes ----------------------------------------------------------------------------------------
+
+
+class Processes:
+    """Every child runs in its own session (process group); `stop_all` ends each group, TERM then KILL."""
+
+    def __init__(self) -> None:
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.logs: list = []
+
+    def start(self, name: str, argv: list[str], *, env: dict, cpu: int | None, log_path: Path, cwd: Path = ROOT):
+        if cpu is not None and shutil.which("taskset"):
+            argv = ["taskset", "-c", str(cpu), *argv]
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed in stop_all
+        self.logs.append(log_file)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop(self, name: str, timeout: float = 10.0) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if proc.poll() is not None:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                continue
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group (workers, helpers)
+        return proc.returncode
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            self.stop(name, timeout=5.0)
+        for log_file in self.logs:
+            log_file.close()
+        self.logs.clear()
+
+
+def gateway_tree(ref: str | None, tmp: Path) -> tuple[Path, dict]:
+    """Where the gateway runs from: the working tree, or `git archive REF` unpacked under `tmp` (a stable
+    snapshot while others edit the working tree; the repository itself is left untouched)."""
+
+    def git(*argv: str) -> str:
+        return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", ref or "HEAD")
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    if ref is None:
+        try:
+            dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        except (OSError, subprocess.CalledProcessError):
+            dirty = None
+        return ROOT, {"source": "working tree", "head": commit, "uncommitted_changes": dirty}
+    dest = tmp / "gateway-tree"
+    dest.mkdir()
+    archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest, {"source": f"git archive {ref}", "commit": commit}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+# -- /proc: memory and CPU of a process tree -----------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def rss_mb(pids: list[int]) -> float:
+    total_kb = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return round(total_kb / 1024, 1)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK_TCK
+
+
+def core_busy_seconds() -> dict[int, float]:
+    """Process time (user, nice, system) of each core since boot, from /proc/stat. Interrupt and softirq
+    time (loopback networking, mostly ours) and steal are left out: they are not any process's time."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, user, nice, system = line.split()[:4]
+                out[int(name[3:])] = (int(user) + int(nice) + int(system)) / CLK_TCK
+    return out
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+# -- targets -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    model: str
+    paced_model: str
+    proc_name: str  # whose process tree is "the target" (RSS, CPU)
+    pid: int = 0
+    cold_start_s: float | None = None
+    rss_idle_mb: float | None = None
+    rss_load_max_mb: float = 0.0
+    rss_end_mb: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def request(self, stream: bool, paced: bool = False) -> bytes:
+        model = self.paced_model if paced else self.model
+        return loadgen.build_request(HOST, self.port, CHAT_PATH, model, stream=stream)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    stream: bool
+    concurrency: int
+    paced: bool = False
+
+
+CASES = (
+    Case("non-stream c=1", False, 1),
+    Case("non-stream c=10", False, 10),
+    Case("non-stream c=50", False, 50),
+    Case("stream c=1", True, 1),
+    Case("stream c=10", True, 10),
+    Case("stream c=50", True, 50),
+    Case(f"paced stream c=1 ({PACED['chunks']}x{PACED['chunk_delay_ms']}ms)", True, 1, paced=True),
+)
+
+
+async def wait_first_200(target: Target, t0: float, proc: subprocess.Popen, timeout: float, counter: dict) -> float:
+    """Seconds from `t0` (process launch) to the first 200 on a chat completion; polls every 20 ms."""
+    request = target.request(stream=False)
+    deadline = t0 + timeout
+    while perf() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with {proc.returncode} before answering")
+        try:
+            resp = await loadgen.one_request(HOST, target.port, request, timeout=5.0)
+        except (OSError, ConnectionError, TimeoutError):
+            await asyncio.sleep(0.02)
+            continue
+        counter["probes_answered"] = counter.get("probes_answered", 0) + 1
+        if resp.status == 200:
+            return perf() - t0
+        await asyncio.sleep(0.02)
+    raise RuntimeError(f"{target.name} gave no 200 within {timeout}s")
+
+
+# -- setup of each process -----------------------------------------------------------------------------
+
+
+def base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DB_PATH")}
+    env.pop("BENCH_BASE_URL", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def routing_document(upstream_port: int) -> dict:
+    base = f"http://{HOST}:{upstream_port}/v1"
+
+    def model(public_id: str, upstream: str) -> dict:
+        return {
+            "id": public_id,
+            "provider": "bench",
+            "upstream": upstream,
+            "context_window": 128000,
+            "input_price_per_mtok": "1",
+            "output_price_per_mtok": "2",
+            "capabilities": ["json", "tools"],
+            "enabled": True,
+            "fallbacks": [],
+        }
+
+    return {
+        "version": 1,
+        "providers": [
+            {
+                "name": "bench",
+                "kind": "openai_compatible",
+                "base_url": base,
+                "api_key_env": "BENCH_API_KEY",
+                "tier": "paid",
+                "timeout_seconds": 60.0,
+                "enabled": True,
+                "notes": "benchmark loopback upstream",
+            }
+        ],
+        "models": [model(GATEWAY_MODEL, UPSTREAM_MODEL), model(GATEWAY_PACED_MODEL, UPSTREAM_PACED_MODEL)],
+        "roles": {
+            "general": {
+                "description": "benchmark",
+                "primary": {"model": GATEWAY_MODEL, "reason": "benchmark"},
+                "fallbacks": [],
+                "free_tier": [],
+            }
+        },
+        "profiles": [
+            {"name": "personal", "description": "benchmark", "tiers": ["free", "paid", "enterprise"], "providers": []}
+        ],
+    }
+
+
+ROUTING_BY_ORM = """
+import json, sys
+import django
+django.setup()
+from routing.models import Model, Profile, Provider, RankingEntry, Role
+doc = json.load(open(sys.argv[1]))
+p = doc["providers"][0]
+provider = Provider.objects.create(name=p["name"], kind=p["kind"], base_url=p["base_url"],
+    api_key_env=p["api_key_env"], tier=p["tier"], timeout_seconds=p["timeout_seconds"])
+models = {m["id"]: Model.objects.create(public_id=m["id"], provider=provider, upstream_name=m["upstream"],
+    context_window=m["context_window"]) for m in doc["models"]}
+role = Role.objects.create(name="general")
+RankingEntry.objects.create(role=role, model=models["bench-model"], kind="primary", position=0)
+Profile.objects.create(name="personal", tiers="free,paid,enterprise")
+print("routing rows created through the ORM")
+"""
+
+
+def prepare_gateway_db(tmp: Path, upstream_port: int, env: dict, root: Path) -> dict:
+    """Fresh SQLite DB: migrate, then the routing rows (import_routing, else straight through the ORM)."""
+    python = str(ROOT / ".venv" / "bin" / "python")
+    doc_path = tmp / "routing.json"
+    doc_path.write_text(json.dumps(routing_document(upstream_port), indent=1))
+    t0 = perf()
+    subprocess.run([python, "manage.py", "migrate", "-v", "0"], cwd=root, env=env, check=True, timeout=300)
+    migrate_s = perf() - t0
+    imported = subprocess.run(
+        [python, "manage.py", "import_routing", str(doc_path)], cwd=root, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    how = "manage.py import_routing"
+    if imported.returncode != 0:
+        log(f"import_routing failed ({imported.stderr.strip()[-300:]}); creating the rows through the ORM")
+        script = tmp / "routing_by_orm.py"
+        script.write_text(ROUTING_BY_ORM)
+        orm_env = {**env, "DJANGO_SETTINGS_MODULE": "gateway_project.settings", "PYTHONPATH": str(root)}
+        subprocess.run([python, str(script), str(doc_path)], cwd=root, env=orm_env, check=True, timeout=120)
+        how = "ORM script"
+    return {"migrate_s": round(migrate_s, 2), "routing_rows_via": how}
+
+
+def ensure_litellm() -> str:
+    """bench/.litellm-venv with litellm[proxy]==LITELLM_VERSION; returns the installed version."""
+    python = LITELLM_VENV / "bin" / "python"
+
+    def installed() -> str | None:
+        if not python.exists():
+            return None
+        out = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    version = installed()
+    if version == LITELLM_VERSION and (LITELLM_VENV / "bin" / "litellm").exists():
+        return version
+    log(f"installing litellm[proxy]=={LITELLM_VERSION} into {LITELLM_VENV} (once; takes a minute or two)")
+    if not python.exists():
+        subprocess.run([shutil.which("python3") or sys.executable, "-m", "venv", str(LITELLM_VENV)], check=True)
+    install_log = LITELLM_VENV / "install.log"
+    with open(install_log, "ab") as out:
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--upgrade", "pip"], stdout=out, stderr=out)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", f"litellm[proxy]=={LITELLM_VERSION}"],
+            stdout=out, stderr=out, check=True, timeout=1800,
+        )  # fmt: skip
+    version = installed()
+    if version != LITELLM_VERSION:
+        raise RuntimeError(f"litellm {version} installed, expected exactly {LITELLM_VERSION} (see {install_log})")
+    return version
+
+
+def litellm_config(upstream_port: int) -> str:
+    base = f"http://{HOST}:{upstream_port}/v1"
+    entries = []
+    for public, upstream in ((GATEWAY_MODEL, UPSTREAM_MODEL), (GATEWAY_PACED_MODEL, UPSTREAM_PACED_MODEL)):
+        entries.append(
+            f"  - model_name: {public}\n"
+            f"    litellm_params:\n"
+            f"      model: openai/{upstream}\n"
+            f"      api_base: {base}\n"
+            f"      api_key: bench-key\n"
+        )
+    return (
+        "model_list:\n" + "".join(entries) + "litellm_settings:\n  set_verbose: false\n  json_logs: false\n"
+        "general_settings:\n  disable_spend_logs: true\n"
+    )
+
+
+def machine_conditions(pinned: bool, litellm_version: str | None) -> dict:
+    names = ["django", "daphne", "twisted", "httpx", "django-ninja", "orjson"]
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "def v(n):\n    try: return m.version(n)\n    except m.PackageNotFoundError: return None\n"
+        "print(json.dumps({n: v(n) for n in sys.argv[1:]}))"
+    )
+    try:  # the gateway's virtualenv, whatever interpreter runs this script
+        out = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-c", script, *names], capture_output=True, text=True, check=True
+        )
+        versions = json.loads(out.stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError):
+        versions = dict.fromkeys(names)
+
+    cpu_model = None
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    mem_total = None
+    with contextlib.suppress(OSError):
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem_total = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {
+        "cores": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "mem_total_gb": mem_total,
+        "loadavg_at_start": os.getloadavg(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": {**versions, "litellm": litellm_version},
+        "pinning": (
+            "gateway and litellm on core 0; upstream and load generator on core 1"
+            if pinned
+            else "none (fewer than 2 cores or no taskset)"
+        ),
+    }
+
+
+# -- measuring -----------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, procs: Processes, tmp: Path):
+        self.args = args
+        self.procs = procs
+        self.tmp = tmp
+        self.targets: dict[str, Target] = {}
+        self.gateway_sent = 0  # every request written to the gateway's chat endpoint
+        self.probe_counts: dict[str, dict] = {}
+        self.pinned = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+        self.server_cpu = 0 if self.pinned else None
+        self.client_cpu = 1 if self.pinned else None
+        self.upstream_pid = 0
+        self.gateway_root, self.gateway_source = gateway_tree(args.gateway_ref, tmp)
+        self.server = args.server
+        self.foreign: list[tuple[float, float]] = []  # per slice: other processes' share of core 0, core 1
+        self.discarded_slices = 0
+        self.settle_window = 0.1 if args.quick else 0.2
+        self.foreign_wait = 1.0 if args.quick else 5.0
+
+    # ---- starting
+    async def start_upstream(self) -> None:
+        port = free_port()
+        env = base_env()
+        argv = [
+            str(ROOT / ".venv" / "bin" / "python"), "-m", "routing.mock_upstream", "--host", HOST,
+            "--port", str(port), "--chunks", str(STREAM_CHUNKS),
+        ]  # fmt: skip
+        target = Target("direct", port, UPSTREAM_MODEL, UPSTREAM_PACED_MODEL, "upstream")
+        t0 = perf()
+        proc = self.procs.start(
+            "upstream", argv, env=env, cpu=self.client_cpu, log_path=self.tmp / "upstream.log", cwd=self.gateway_root
+        )
+        counter: dict = {}
+        target.cold_start_s = await wait_first_200(target, t0, proc, 30.0, counter)
+        target.pid = self.upstream_pid = proc.pid
+        # the paced model: a few chunks, each after a pause, to see them relayed as they arrive
+        body = json.dumps({"models": {UPSTREAM_PACED_MODEL: PACED}}).encode()
+        req = (
+            f"POST /_mock/config HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        ).encode() + body
+        resp = await loadgen.one_request(HOST, port, req)
+        if resp.status != 200:
+            raise RuntimeError(f"configuring the paced model failed: {resp.status} {resp.body[:200]!r}")
+        self.targets["direct"] = target
+        log(f"upstream on :{port} (first 200 after {target.cold_start_s:.2f}s)")
+
+    async def start_gateway(self) -> dict:
+        port = free_port()
+        env = {
+            **base_env(),
+            "DB_PATH": str(self.tmp / "gateway.sqlite3"),
+            "GATEWAY_DATA_DIR": str(self.tmp / "gateway-data"),  # its secret key file: not in the checkout
+            "BENCH_API_KEY": "bench-key",
+        }
+        setup = prepare_gateway_db(self.tmp, self.targets["direct"].port, env, self.gateway_root)
+        python = str(ROOT / ".venv" / "bin" / "python")
+        if self.server == "uvicorn":
+            argv = [
+                python, "-m", "uvicorn", "--host", HOST, "--port", str(port), "--loop", "uvloop",
+                "--http", "httptools", "--no-access-log", "--log-level", "warning",
+                "gateway_project.asgi:application",
+            ]  # fmt: skip
+        else:
+            argv = [python, "-m", "daphne", "-b", HOST, "-p", str(port), "gateway_project.asgi:application"]
+        target = Target("gateway", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "gateway")
+        t0 = perf()
+        proc = self.procs.start(
+            "gateway", argv, env=env, cpu=self.server_cpu, log_path=self.tmp / "gateway.log", cwd=self.gateway_root
+        )
+        counter: dict = {}
+        target.cold_start_s = await wait_first_200(target, t0, proc, 60.0, counter)
+        self.gateway_sent += counter.get("probes_answered", 0)
+        target.pid = proc.pid
+        self.targets["gateway"] = target
+        self.gateway_db = Path(env["DB_PATH"])
+        log(f"gateway on :{port} (first 200 after {target.cold_start_s:.2f}s; {setup})")
+        return setup
+
+    async def start_litellm(self) -> None:
+        port = free_port()
+        config = self.tmp / "litellm.yaml"
+        config.write_text(litellm_config(self.targets["direct"].port))
+        env = {
+            **base_env(),
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch of the price list from the internet
+            # no master key: like the gateway today, no client auth (LiteLLM refuses to boot otherwise)
+            "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+            "LITELLM_TELEMETRY": "False",
+        }
+        for name in ("DATABASE_URL", "LITELLM_MASTER_KEY", "STORE_MODEL_IN_DB"):
+            env.pop(name, None)
+        argv = [
+            str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host", HOST, "--port", str(port),
+            "--num_workers", "1",
+        ]  # fmt: skip
+        target = Target("litellm", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "litellm")
+        t0 = perf()
+        proc = self.procs.start("litellm", argv, env=env, cpu=self.server_cpu, log_path=self.tmp / "litellm.log")
+        target.cold_start_s = await wait_first_200(target, t0, proc, 120.0, {})
+        target.pid = proc.pid
+        self.targets["litellm"] = target
+        log(f"litellm on :{port} (first 200 after {target.cold_start_s:.2f}s)")
+
+    # ---- one slice of load
+    def server_pids(self, exclude: str | None = None) -> list[int]:
+        pids: list[int] = []
+        for name, target in self.targets.items():
+            if name != exclude:
+                pids += tree_pids(target.pid)
+        return pids
+
+    async def settle(self, max_wait: float = 10.0, foreign_wait: float | None = None) -> float:
+        """Wait until every server process is idle (at most one clock tick of CPU in a window), so work a
+        target leaves behind after its slice (background tasks, logging, flushes) never runs during the
+        next target's slice on the shared core; and, for at most `foreign_wait` seconds, until processes
+        outside this benchmark leave our cores alone (at most two ticks a window). Returns seconds waited."""
+        window = self.settle_window
+        foreign_wait = self.foreign_wait if foreign_wait is None else foreign_wait
+        start = perf()
+        pids = self.server_pids()
+        tick = 1.0 / CLK_TCK + 1e-9
+        while perf() - start < max_wait:
+            before, own0, cores0 = cpu_seconds(pids), own_cpu_seconds(), core_busy_seconds()
+            await asyncio.sleep(window)
+            servers = cpu_seconds(pids) - before
+            cores1 = core_busy_seconds()
+            busy = sum(cores1[c] - cores0[c] for c in (0, 1) if c in cores1)
+            foreign = busy - servers - (own_cpu_seconds() - own0)
+            if servers <= tick and (not self.pinned or foreign <= 2 * tick or perf() - start > foreign_wait):
+                break
+        return perf() - start
+
+    async def clean_slice(self, target: Target, case: Case, duration: float, *, sample_rss: bool) -> tuple:
+        """A slice, run again (at most twice) when another workload took > 10% of one of our cores."""
+        for attempt in range(3):
+            result, used = await self.slice(target, case, duration, sample_rss=sample_rss)
+            disturbed = max(used.get("foreign_server_core", 0.0), used.get("foreign_client_core", 0.0))
+            budget_left = self.discarded_slices < self.args.max_reruns
+            if disturbed <= 0.10 * used["wall"] or attempt == 2 or not budget_left:
+                if "foreign_server_core" in used:  # the kept slices' foreign load, for the report
+                    wall = used["wall"]
+                    self.foreign.append((used["foreign_server_core"] / wall, used["foreign_client_core"] / wall))
+                return result, used
+            self.discarded_slices += 1
+            log(f"{case.name} / {target.name}: slice disturbed by another workload "
+                f"({100 * disturbed / used['wall']:.0f}% of a core); running it again")  # fmt: skip
+        raise AssertionError("unreachable")
+
+    async def slice(self, target: Target, case: Case, duration: float, *, sample_rss: bool) -> tuple:
+        waited = await self.settle()
+        request = target.request(case.stream, case.paced)
+        pids = tree_pids(target.pid)
+        up_pids = tree_pids(self.upstream_pid)
+        other_pids = [p for p in self.server_pids(exclude=target.name) if p not in up_pids]
+        cpu0, up0, own0, t0 = cpu_seconds(pids), cpu_seconds(up_pids), own_cpu_seconds(), perf()
+        others0 = cpu_seconds(other_pids)
+        cores0 = core_busy_seconds()
+        stop = asyncio.Event()
+
+        async def sampler() -> None:
+            while not stop.is_set():
+                target.rss_load_max_mb = max(target.rss_load_max_mb, rss_mb(tree_pids(target.pid)))
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+
+        task = asyncio.create_task(sampler()) if sample_rss else None
+        try:
+            result = await loadgen.run_load(
+                HOST, target.port, request, concurrency=case.concurrency, duration=duration,
+                max_requests=MAX_REQUESTS_PER_RUN, stream=case.stream, timeout=self.args.timeout,
+                overhead_header="x-gateway-overhead-ms" if target.name == "gateway" else None,
+            )  # fmt: skip
+        finally:
+            stop.set()
+            if task is not None:
+                await task
+        wall = perf() - t0
+        cores1 = core_busy_seconds()
+        cpu = {
+            "target": cpu_seconds(pids) - cpu0 if target.name != "direct" else 0.0,
+            "upstream": cpu_seconds(up_pids) - up0,
+            "loadgen": own_cpu_seconds() - own0,
+            "others": cpu_seconds(other_pids) - others0,  # the other servers: should be ~0
+            "wall": wall,
+            "settle": waited,
+        }
+        if self.pinned:  # CPU on our two cores that none of our processes used: someone else's load
+            ours_server = (cpu["target"] if target.name != "direct" else 0.0) + cpu["others"]
+            ours_client = cpu["upstream"] + cpu["loadgen"]
+            foreign = (
+                max(0.0, cores1[0] - cores0[0] - ours_server),
+                max(0.0, cores1[1] - cores0[1] - ours_client),
+            )
+            cpu["foreign_server_core"] = foreign[0]
+            cpu["foreign_client_core"] = foreign[1]
+        if target.name == "gateway":
+            self.gateway_sent += result.sent
+        return result, cpu
+
+    # ---- the cases, interleaved
+    async def run_cases(self) -> dict:
+        args = self.args
+        names = [n for n in TARGET_ORDER if n in self.targets]
+        report: dict = {}
+        for case in CASES:
+            t_case = perf()
+            for name in names:  # warm-up, not recorded
+                await self.slice(self.targets[name], case, args.warmup, sample_rss=False)
+            pooled = {n: loadgen.RunResult() for n in names}
+            keys = ("target", "upstream", "loadgen", "others", "wall", "settle", "foreign_server_core",
+                    "foreign_client_core")  # fmt: skip
+            cpu = {n: dict.fromkeys(keys, 0.0) for n in names}
+            for rnd in range(args.rounds):
+                order = names[rnd % len(names) :] + names[: rnd % len(names)]  # rotate who goes first
+                for name in order:
+                    result, used = await self.clean_slice(
+                        self.targets[name], case, args.duration, sample_rss=case.concurrency >= 50
+                    )
+                    pooled[name].merge(result)
+                    for k, v in used.items():
+                        cpu[name][k] += v
+            entry = {"stream": case.stream, "concurrency": case.concurrency, "paced": case.paced, "targets": {}}
+            for name in names:
+                summary = pooled[name].summary()
+                wall = cpu[name]["wall"] or 1.0
+                summary["cpu_pct"] = {
+                    "target": round(100 * cpu[name]["target"] / wall, 1) if name != "direct" else None,
+                    "upstream": round(100 * cpu[name]["upstream"] / wall, 1),
+                    "loadgen": round(100 * cpu[name]["loadgen"] / wall, 1),
+                    "other_servers": round(100 * cpu[name]["others"] / wall, 1),
+                    "foreign_on_server_core": round(100 * cpu[name]["foreign_server_core"] / wall, 1),
+                    "foreign_on_client_core": round(100 * cpu[name]["foreign_client_core"] / wall, 1),
+                }
+                summary["settle_wait_s"] = round(cpu[name]["settle"], 2)
+                entry["targets"][name] = summary
+            direct = entry["targets"].get("direct", {})
+            for name in names:
+                if name == "direct":
+                    continue
+                s = entry["targets"][name]
+                s["added"] = {
+                    key: _diff(s.get(key), direct.get(key))
+                    for key in ("p50_ms", "p99_ms", "mean_ms", "ttft_p50_ms", "ttft_p99_ms")
+                    if s.get(key) is not None
+                }
+            report[case.name] = entry
+            brief = ", ".join(
+                f"{n} {entry['targets'][n]['rps']}/s p50 {entry['targets'][n]['p50_ms']}ms "
+                f"err {entry['targets'][n]['errors']}"
+                for n in names
+            )
+            log(f"{case.name} ({perf() - t_case:.1f}s): {brief}")
+        return report
+
+    async def sweep(self) -> dict:
+        """The gateway alone, non-streaming, at rising concurrency."""
+        args = self.args
+        target = self.targets["gateway"]
+        levels = []
+        base_p99 = None
+        best = None
+        for c in SWEEP_LEVELS:
+            case = Case(f"sweep c={c}", False, c)
+            await self.slice(target, case, args.warmup, sample_rss=False)
+            result, used = await self.clean_slice(target, case, args.sweep_duration, sample_rss=False)
+            s = result.summary()
+            s["concurrency"] = c
+            s["cpu_pct_target"] = round(100 * used["target"] / used["wall"], 1)
+            s["cpu_pct_loadgen"] = round(100 * used["loadgen"] / used["wall"], 1)
+            if c == 1:
+                base_p99 = s["p99_ms"]
+            s["p99_within_2x_c1"] = bool(base_p99 and s["p99_ms"] is not None and s["p99_ms"] < 2 * base_p99)
+            if s["p99_within_2x_c1"] and s["errors"] == 0:
+                best = c
+            levels.append(s)
+            log(f"sweep c={c}: {s['rps']}/s p50 {s['p50_ms']}ms p99 {s['p99_ms']}ms errors {s['errors']}")
+        return {
+            "levels": levels,
+            "c1_p99_ms": base_p99,
+            "largest_concurrency_p99_under_2x_c1_and_no_errors": best,
+        }
+
+    async def usage_check(self) -> dict:
+        target = self.targets["gateway"]
+        await asyncio.sleep(1.0)
+        pending = None
+        deadline = perf() + 30
+        while perf() < deadline:
+            resp = await loadgen.one_request(HOST, target.port, loadgen.get_request(HOST, target.port, "/status"))
+            pending = json.loads(resp.body).get("usage_rows_pending")
+            if pending == 0:
+                break
+            await asyncio.sleep(0.25)
+        rows, by_status = count_usage_rows(self.gateway_db)
+        return {
+            "requests_sent_through_gateway": self.gateway_sent,
+            "usage_rows": rows,
+            "usage_rows_by_status": by_status,
+            "pending_after_drain": pending,
+            "match": rows == self.gateway_sent,
+        }
+
+
+def count_usage_rows(db: Path) -> tuple[int, dict]:
+    con = sqlite3.connect(str(db), timeout=20)
+    try:
+        rows = con.execute("SELECT COUNT(*) FROM usage_usagerecord").fetchone()[0]
+        by_status = dict(con.execute("SELECT status, COUNT(*) FROM usage_usagerecord GROUP BY status").fetchall())
+    finally:
+        con.close()
+    return rows, by_status
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 3)
+
+
+# -- reporting -----------------------------------------------------------------------------------------
+
+
+def _f(value, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def render_markdown(report: dict) -> str:
+    lines: list[str] = []
+    settings = report["settings"]
+    cond = report["conditions"]
+    tree = cond.get("gateway_tree") or {}
+    lines.append(f"# Gateway overhead benchmark — {report['date']}")
+    lines.append("")
+    lines.append(
+        f"{cond['cores']} cores ({cond['cpu_model']}), Python {cond['python']}, "
+        f"Django {cond['packages']['django']}, Daphne {cond['packages']['daphne']}, "
+        f"httpx {cond['packages']['httpx']}, LiteLLM {cond['packages']['litellm'] or 'not run'}; "
+        f"pinning: {cond['pinning']}. {settings['rounds']} interleaved rounds × {settings['slice_s']} s per target "
+        f"and case after a {settings['warmup_s']} s warm-up; latencies in ms. Gateway code: "
+        f"{tree.get('source')} at {tree.get('commit') or tree.get('head')}"
+        + (" (with uncommitted changes)" if tree.get("uncommitted_changes") else "")
+        + "."
+    )
+    foreign = report.get("foreign_cpu")
+    if foreign:
+        quiet = (
+            foreign["server_core_mean_pct"] < 2
+            and foreign["client_core_mean_pct"] < 2
+            and foreign["server_core_max_pct"] <= 10
+            and foreign["client_core_max_pct"] <= 10
+        )
+        lines.append("")
+        lines.append(
+            f"Foreign load during the slices (CPU of processes not in this benchmark): server core mean "
+            f"{foreign['server_core_mean_pct']}% / max {foreign['server_core_max_pct']}%, client core mean "
+            f"{foreign['client_core_mean_pct']}% / max {foreign['client_core_max_pct']}%; slices run again "
+            f"because disturbed: {foreign['slices_run_again_because_disturbed']}"
+            + (
+                " — quiet enough (means < 2%, no kept slice over 10%)."
+                if quiet
+                else " — **NOT quiet: numbers are disturbed by another workload.**"
+            )
+        )
+    lines.append("")
+    lines.append("## Latency and throughput per case")
+    lines.append("")
+    lines.append(
+        "| case | target | req/s | p50 | p99 | +p50 | +p99 | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
+        "| errors | CPU % target/upstream/loadgen/others | foreign % server/client core |"
+    )
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    for case_name, case in report["cases"].items():
+        for name, s in case["targets"].items():
+            added = s.get("added", {})
+            cpu = s["cpu_pct"]
+            lines.append(
+                f"| {case_name} | {name} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} "
+                f"| {_f(added.get('p50_ms'))} | {_f(added.get('p99_ms'))} | {_f(s.get('ttft_p50_ms'))} "
+                f"| {_f(s.get('ttft_p99_ms'))} | {_f(added.get('ttft_p50_ms'))} | {_f(added.get('ttft_p99_ms'))} "
+                f"| {s['errors']} | {_f(cpu['target'], 0)}/{_f(cpu['upstream'], 0)}/{_f(cpu['loadgen'], 0)}"
+                f"/{_f(cpu['other_servers'], 0)} | {_f(cpu.get('foreign_on_server_core'), 0)}"
+                f"/{_f(cpu.get('foreign_on_client_core'), 0)} |"
+            )
+    paced = [c for c in report["cases"].values() if c["paced"]]
+    if paced:
+        lines.append("")
+        lines.append(
+            f"## Paced stream: gaps between content chunks as the client saw them "
+            f"(upstream sends {PACED['chunks']} chunks, {PACED['chunk_delay_ms']} ms apart)"
+        )
+        lines.append("")
+        lines.append("| target | gaps | min | p10 | p50 | p90 | max | share < 5 ms |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, s in paced[0]["targets"].items():
+            g = s.get("gaps_ms") or {}
+            lines.append(
+                f"| {name} | {g.get('count', 0)} | {_f(g.get('min'))} | {_f(g.get('p10'))} | {_f(g.get('p50'))} "
+                f"| {_f(g.get('p90'))} | {_f(g.get('max'))} | {_f(g.get('under_5ms_share'), 3)} |"
+            )
+    lines.append("")
+    lines.append("## Processes")
+    lines.append("")
+    lines.append(
+        "| target | cold start s (launch → first 200) | RSS idle MB | RSS under load (max, c=50) MB | RSS at end MB |"
+    )
+    lines.append("|---|---:|---:|---:|---:|")
+    for name, t in report["targets"].items():
+        lines.append(
+            f"| {name} | {_f(t['cold_start_s'])} | {_f(t['rss_idle_mb'], 1)} | {_f(t['rss_load_max_mb'], 1)} "
+            f"| {_f(t['rss_end_mb'], 1)} |"
+        )
+    if report.get("gateway_overhead_header"):
+        lines.append("")
+        lines.append("Gateway's own `X-Gateway-Overhead-Ms` header (p50 / p99 ms), per case: " + "; ".join(
+            f"{k}: {v['p50']}/{v['p99']}" for k, v in report["gateway_overhead_header"].items()
+        ))  # fmt: skip
+    sweep = report.get("sweep")
+    if sweep:
+        lines.append("")
+        lines.append("## Gateway concurrency sweep (non-streaming)")
+        lines.append("")
+        lines.append("| concurrency | req/s | p50 | p99 | errors | p99 < 2× c=1 p99 | gateway CPU % |")
+        lines.append("|---:|---:|---:|---:|---:|---|---:|")
+        for s in sweep["levels"]:
+            lines.append(
+                f"| {s['concurrency']} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | {s['errors']} "
+                f"| {'yes' if s['p99_within_2x_c1'] else 'no'} | {_f(s['cpu_pct_target'], 0)} |"
+            )
+        lines.append("")
+        lines.append(
+            f"Largest concurrency with p99 under 2× the c=1 p99 ({_f(sweep['c1_p99_ms'])} ms) and no errors: "
+            f"**{sweep['largest_concurrency_p99_under_2x_c1_and_no_errors']}**"
+        )
+    usage = report.get("usage_check")
+    if usage:
+        lines.append("")
+        lines.append(
+            f"## Usage rows\n\nRequests sent through the gateway (warm-ups, probes and sweep included): "
+            f"**{usage['requests_sent_through_gateway']}**; `usage_usagerecord` rows after the drain: "
+            f"**{usage['usage_rows']}** {usage['usage_rows_by_status']} → "
+            f"{'match' if usage['match'] else 'MISMATCH'} (pending after drain: {usage['pending_after_drain']}"
+            f"; rows after the gateway's SIGTERM: {usage.get('usage_rows_after_shutdown', '–')})."
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+# -- main ----------------------------------------------------------------------------------------------
+
+
+async def wait_quiet(max_wait: float, window: float = 2.0, threshold: float = 0.05, needed: int = 3) -> dict:
+    """Before anything starts: wait (at most `max_wait` s) for `needed` consecutive `window`s in which other
+    processes use under `threshold` of each core, so the run starts on a quiet machine."""
+    start = perf()
+    quiet_windows = 0
+    last_log = 0.0
+    while True:
+        own0, cores0 = own_cpu_seconds(), core_busy_seconds()
+        await asyncio.sleep(window)
+        cores1 = core_busy_seconds()
+        own = own_cpu_seconds() - own0
+        shares = {c: round(max(0.0, cores1[c] - cores0[c] - (own if c == 1 else 0.0)) / window, 3) for c in cores1}
+        quiet_windows = quiet_windows + 1 if all(v < threshold for v in shares.values()) else 0
+        waited = perf() - start
+        if quiet_windows >= needed or waited >= max_wait:
+            return {"waited_s": round(waited, 1), "quiet": quiet_windows >= needed, "busy_share_by_core": shares}
+        if waited - last_log >= 30:
+            last_log = waited
+            log(f"waiting for a quiet machine ({waited:.0f}s): other processes use {shares} of each core")
+
+
+async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
+    bench = Bench(args, procs, tmp)
+    preflight = await wait_quiet(args.wait_quiet) if args.wait_quiet else None
+    if bench.pinned:
+        os.sched_setaffinity(0, {1})  # the load generator (this process) shares core 1 with the upstream
+    litellm_version = None if args.skip_litellm else ensure_litellm()
+    started = dt.datetime.now()
+    report: dict = {
+        "date": started.isoformat(timespec="seconds"),
+        "conditions": machine_conditions(bench.pinned, litellm_version),
+        "settings": {
+            "quick": args.quick,
+            "slice_s": args.duration,
+            "rounds": args.rounds,
+            "warmup_s": args.warmup,
+            "sweep_s": args.sweep_duration,
+            "request_timeout_s": args.timeout,
+            "stream_chunks": STREAM_CHUNKS,
+            "paced": PACED,
+            "usage_flush_interval": "default",
+            "max_reruns": args.max_reruns,
+            "gateway_server": (
+                "python -m daphne -b 127.0.0.1 -p P gateway_project.asgi:application (access log on, as shipped)"
+                if args.server == "daphne"
+                else "python -m uvicorn --loop uvloop --http httptools --no-access-log gateway_project.asgi:application"
+            ),
+            "litellm": "--num_workers 1, no DB, no master key, LITELLM_LOG=ERROR",
+        },
+    }
+    report["conditions"]["gateway_tree"] = bench.gateway_source
+    report["conditions"]["quiet_check_before_start"] = preflight
+    await bench.start_upstream()
+    report["gateway_setup"] = await bench.start_gateway()
+    if not args.skip_litellm:
+        await bench.start_litellm()
+    await asyncio.sleep(1.0)
+    for target in bench.targets.values():
+        target.rss_idle_mb = rss_mb(tree_pids(target.pid))
+
+    report["cases"] = await bench.run_cases()
+    report["gateway_overhead_header"] = {
+        name: case["targets"]["gateway"]["gateway_overhead_header_ms"]
+        for name, case in report["cases"].items()
+        if "gateway_overhead_header_ms" in case["targets"].get("gateway", {})
+    }
+    if not args.skip_sweep:
+        report["sweep"] = await bench.sweep()
+    await asyncio.sleep(0.5)
+    for target in bench.targets.values():
+        target.rss_end_mb = rss_mb(tree_pids(target.pid))
+    report["usage_check"] = await bench.usage_check()
+    # a clean stop (SIGTERM) flushes whatever is left; recount to see nothing was lost either way
+    procs.stop("gateway", timeout=15.0)
+    report["usage_check"]["usage_rows_after_shutdown"] = count_usage_rows(bench.gateway_db)[0]
+    report["targets"] = {
+        name: {
+            "cold_start_s": None if t.cold_start_s is None else round(t.cold_start_s, 3),
+            "rss_idle_mb": t.rss_idle_mb,
+            "rss_load_max_mb": t.rss_load_max_mb or None,
+            "rss_end_mb": t.rss_end_mb,
+            "port": t.port,
+        }
+        for name, t in bench.targets.items()
+    }
+    if bench.foreign:
+        server = sorted(f[0] for f in bench.foreign)
+        client = sorted(f[1] for f in bench.foreign)
+        report["foreign_cpu"] = {
+            "what": "share of a core used during load slices by processes that are not part of this benchmark",
+            "server_core_mean_pct": round(100 * sum(server) / len(server), 1),
+            "server_core_max_pct": round(100 * server[-1], 1),
+            "client_core_mean_pct": round(100 * sum(client) / len(client), 1),
+            "client_core_max_pct": round(100 * client[-1], 1),
+            "slices": len(server),
+            "slices_run_again_because_disturbed": bench.discarded_slices,
+        }
+    report["total_s"] = round((dt.datetime.now() - started).total_seconds(), 1)
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short slices: a smoke run of well under a minute")
+    parser.add_argument("--skip-litellm", action="store_true", help="compare with the direct call only")
+    parser.add_argument("--skip-sweep", action="store_true", help="no concurrency sweep")
+    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne",
+                        help="ASGI server for the gateway (Daphne is the default; uvicorn the measured alternative)")
+    parser.add_argument("--duration", type=float, help="seconds per target per round (default 3; quick 0.3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per case (default 4; quick 2)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds per target and case (default 1; quick 0.15)")
+    parser.add_argument("--sweep-duration", type=float, help="seconds per sweep level (default 3; quick 0.3)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request timeout in seconds")
+    parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<date>.json)")
+    parser.add_argument(
+        "--max-reruns",
+        type=int,
+        help="slices run again because another workload disturbed them, at most (default 40; quick 8)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="first wait (at most S seconds) until other processes leave the cores alone",
+    )
+    parser.add_argument(
+        "--gateway-ref",
+        help="run the gateway (and the mock upstream) from `git archive REF` instead of the working tree, "
+        "e.g. HEAD: a stable snapshot while the working tree is being edited",
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.duration = args.duration or (0.3 if quick else 3.0)
+    args.rounds = args.rounds or (2 if quick else 4)
+    args.warmup = args.warmup if args.warmup is not None else (0.15 if quick else 1.0)
+    args.sweep_duration = args.sweep_duration or (0.3 if quick else 3.0)
+    args.max_reruns = args.max_reruns if args.max_reruns is not None else (8 if quick else 40)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    procs = Processes()
+    tmp = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+
+    def on_signal(signum, frame):  # turn SIGTERM into the same clean-up path as Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        report = asyncio.run(run(args, procs, tmp))
+    except BaseException:
+        for name in ("gateway", "litellm", "upstream"):
+            path = tmp / f"{name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace")[-2000:]
+                log(f"--- last lines of {name}.log ---\n{tail}")
+        raise
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    stamp = dt.datetime.fromisoformat(report["date"]).strftime("%Y-%m-%dT%H%M%S")
+    out = args.out or BENCH / "results" / f"{stamp}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report["markdown"] = render_markdown(report)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    out.with_suffix(".md").write_text(report["markdown"])
+    print(report["markdown"])
+    print(f"JSON: {out}\nMarkdown: {out.with_suffix('.md')}")
+    usage = report.get("usage_check", {})
+    return 0 if usage.get("match", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
