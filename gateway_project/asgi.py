@@ -2,6 +2,7 @@
 
 import gc
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -23,3 +24,6 @@ application = GatewayASGI(ProtocolTypeRouter({"http": http_app}))
 
 # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
 gc.freeze()
+# The DB thread (usage batches, snapshot loads) must hand the GIL back to the event loop quickly: with
+# Python's default 5 ms, a flush showed up in the loop's p99 (bench: c=1 p99 added 2.9 → 1.9 ms).
+sys.setswitchinterval(settings.GIL_SWITCH_INTERVAL_SECONDS)

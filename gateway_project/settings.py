@@ -214,6 +214,9 @@ UPSTREAM_MAX_KEEPALIVE = env_int("UPSTREAM_MAX_KEEPALIVE", 100, minimum=0)
 # How often each process checks whether another process (or the admin) changed the routing config.
 ROUTING_REFRESH_SECONDS = env_float("ROUTING_REFRESH_SECONDS", 1.0, minimum=0.01)
 
+# How long a thread may hold the GIL before the event loop gets it back (Python's default: 5 ms).
+GIL_SWITCH_INTERVAL_SECONDS = env_float("GIL_SWITCH_INTERVAL_SECONDS", 0.0005, minimum=0.0001)
+
 # Usage rows are buffered and written in batches off the response path.
 USAGE_FLUSH_INTERVAL = env_float("USAGE_FLUSH_INTERVAL", 0.25, minimum=0.01)
 USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
