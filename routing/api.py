@@ -9,7 +9,7 @@ from ninja import Router
 
 from routing import catalog, health
 from routing.errors import PayloadTooLarge
-from routing.pipeline import handle_chat
+from routing.pipeline import handle_chat, record_rejection
 from routing.schemas import ChatCompletionRequest, ErrorResponse, ModelList, ModelObject
 from routing.state import routing_snapshot
 
@@ -37,7 +37,9 @@ def _json(data: object, status: int = 200) -> HttpResponse:
 async def chat_completions(request: HttpRequest):
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > settings.GATEWAY_MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
+        error = PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
+        record_rejection(error)
+        raise error
     result = await handle_chat(request.body, request.headers)
     if result.stream is not None:
         response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)

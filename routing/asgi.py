@@ -18,7 +18,7 @@ from django.conf import settings
 
 from routing import lifecycle
 from routing.errors import GatewayError, PayloadTooLarge, error_body
-from routing.pipeline import ChatResult, handle_chat
+from routing.pipeline import ChatResult, handle_chat, record_rejection
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,11 @@ async def _lifespan(receive, send) -> None:
 async def serve_chat(scope, receive, send) -> None:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     try:
-        raw = await _read_body(receive, headers)
+        try:
+            raw = await _read_body(receive, headers)
+        except PayloadTooLarge as error:
+            record_rejection(error)
+            raise
         result = await handle_chat(raw, headers)
     except ClientDisconnected:
         return

@@ -86,6 +86,9 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
         # The client went away before the answer: still one row, marked as such (499, as nginx logs it).
         _record(ctx, status_code=499, usage=None, status="client_closed")
         raise
+    except Exception as error:  # a bug: the client gets a 500 from the front, and the row still exists
+        _record(ctx, status_code=500, usage=None, error=error)
+        raise
     headers = _gateway_headers(ctx)
     _record(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model)
     return ChatResult(status=200, headers=headers, body=completion.body)
@@ -107,6 +110,13 @@ async def _stream(ctx: RequestContext, chat: ChatRequest, candidates, snapshot: 
     headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
     body = StreamRelay(stream, first, include_usage=chat.include_usage, outcome=outcome, on_finish=finish)
     return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream")
+
+
+def record_rejection(error: GatewayError) -> None:
+    """A request refused before it could be parsed (e.g. a body over the size limit) still gets its row."""
+    ctx = RequestContext()
+    error.headers.update(_gateway_headers(ctx))
+    _record(ctx, status_code=error.status, usage=None, error=error)
 
 
 def _gateway_headers(ctx: RequestContext) -> dict[str, str]:

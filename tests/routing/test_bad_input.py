@@ -104,12 +104,14 @@ def test_auto_skips_unusable_models(sdk, gateway, routing):
     assert raw.headers["x-gateway-model"] == "backup-model"
 
 
-def test_oversized_body_is_413(gateway):
+def test_oversized_body_is_413_and_recorded(gateway):
     from django.conf import settings
 
     too_big = b'{"model": "smart-model", "messages": [{"role": "user", "content": "' + b"x" * (
         settings.GATEWAY_MAX_BODY_BYTES + 10) + b'"}]}'
     assert_openai_error(post(gateway, too_big), 413, says="larger")
+    [row] = usage_rows(1)
+    assert (row.status, row.status_code, row.error_type) == ("error", 413, "request_too_large")
 
 
 def test_too_many_messages_is_413(gateway):
