@@ -57,6 +57,8 @@ def run(*outcomes: str) -> tuple[Completion | GatewayError, CallLog]:
             return await complete_with_fallback([candidate(o, f"p{i}") for i, o in enumerate(outcomes)], {}, log)
         except GatewayError as error:
             return error
+        finally:
+            await providers.clients.aclose()  # this loop's pooled sessions
 
     return asyncio.run(go()), log
 
