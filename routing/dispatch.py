@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
 
+from routing.circuit import CircuitBreaker
 from routing.errors import GatewayError, UpstreamFailed, error_body
 from routing.providers import ProviderError, provider_for
 from routing.providers.base import ChatStream, Completion, StreamEvent, Usage
@@ -59,30 +60,54 @@ class CallLog:
         self.chosen = candidate
 
 
-async def complete_with_fallback(candidates: list[Candidate], body: dict, log: CallLog) -> Completion:
+def _by_circuit(candidates: list[Candidate], breaker: CircuitBreaker | None) -> Iterator[Candidate]:
+    """Candidates whose circuit lets them through, in order; then, as a last resort, the ones it held back."""
+    held_back = []
+    for candidate in candidates:
+        if breaker is None or breaker.allow(candidate.provider.name):
+            yield candidate
+        else:
+            held_back.append(candidate)
+    yield from held_back
+
+
+def _note(breaker: CircuitBreaker | None, candidate: Candidate, error: ProviderError | None) -> None:
+    if breaker is None:
+        return
+    if error is not None and error.retryable and error.code != UNSUPPORTED_FEATURE:
+        breaker.record_failure(candidate.provider.name)
+    else:
+        breaker.record_success(candidate.provider.name)  # it answered, even if to refuse
+
+
+async def complete_with_fallback(
+    candidates: list[Candidate], body: dict, log: CallLog, breaker: CircuitBreaker | None = None
+) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
     errors: list[ProviderError] = []
-    for candidate in candidates:
+    for candidate in _by_circuit(candidates, breaker):
         started = time.perf_counter()
         try:
             completion = await provider_for(candidate.provider).complete(body, candidate.model)
         except ProviderError as error:
             log.failed(candidate, started, error)
+            _note(breaker, candidate, error)
             if not error.retryable:
                 raise _client_error(error) from None
             errors.append(error)
             continue
         log.succeeded(candidate, started)
+        _note(breaker, candidate, None)
         return completion
     raise _all_failed(errors, log)
 
 
 async def open_stream_with_fallback(
-    candidates: list[Candidate], body: dict, log: CallLog
+    candidates: list[Candidate], body: dict, log: CallLog, breaker: CircuitBreaker | None = None
 ) -> tuple[ChatStream, StreamEvent]:
     """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
     errors: list[ProviderError] = []
-    for candidate in candidates:
+    for candidate in _by_circuit(candidates, breaker):
         started = time.perf_counter()
         stream: ChatStream | None = None
         try:
@@ -101,10 +126,12 @@ async def open_stream_with_fallback(
             raise
         else:
             log.succeeded(candidate, started)
+            _note(breaker, candidate, None)
             return stream, first
         if stream is not None:
             await stream.aclose()
         log.failed(candidate, started, error)
+        _note(breaker, candidate, error)
         if not error.retryable:
             raise _client_error(error)
         errors.append(error)

@@ -7,6 +7,7 @@ from django.db import connection
 
 from routing.background import run_in_db_thread
 from routing.snapshot import RoutingSnapshot
+from routing.state import circuit_breaker
 from usage.selectors import tokens_used_this_month
 from usage.state import recorder
 
@@ -56,5 +57,6 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
             "remaining": max(quota - used, 0),
             "exhausted": used >= quota,
         },
+        "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
     }

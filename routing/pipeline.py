@@ -28,7 +28,7 @@ from routing.errors import GatewayError
 from routing.providers.base import Usage
 from routing.selection import DEFAULT_ROLE, is_auto, resolve_profile, select_candidates
 from routing.snapshot import RoutingSnapshot
-from routing.state import routing_snapshot
+from routing.state import circuit_breaker, routing_snapshot
 from usage.events import UsageEvent
 from usage.state import recorder
 
@@ -77,7 +77,7 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
         )
         if chat.stream:
             return await _stream(ctx, chat, candidates, snapshot)
-        completion = await complete_with_fallback(candidates, chat.body, ctx.log)
+        completion = await complete_with_fallback(candidates, chat.body, ctx.log, circuit_breaker)
     except GatewayError as error:
         error.headers.update(_gateway_headers(ctx))
         _record(ctx, status_code=error.status, usage=None, error=error)
@@ -95,7 +95,7 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
 
 
 async def _stream(ctx: RequestContext, chat: ChatRequest, candidates, snapshot: RoutingSnapshot) -> ChatResult:
-    stream, first = await open_stream_with_fallback(candidates, chat.body, ctx.log)
+    stream, first = await open_stream_with_fallback(candidates, chat.body, ctx.log, circuit_breaker)
     outcome = StreamOutcome()
     upstream_model = str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time

@@ -123,6 +123,8 @@ def gateway_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Ite
         "USAGE_FLUSH_INTERVAL": "0.05",
         "ACTIVE_PROFILE": "personal",
         "UPSTREAM_CONNECT_TIMEOUT": "1",
+        # Tests inject failures on purpose, test after test: the breaker is tested on its own.
+        "CIRCUIT_FAILURE_THRESHOLD": "1000000",
     }
     log = log_path.open("wb")
     process = subprocess.Popen(

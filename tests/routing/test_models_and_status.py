@@ -53,6 +53,7 @@ def test_status_shows_providers_and_whether_keys_are_set_but_never_the_keys(gate
     assert providers["nokey"]["key_set"] is False
     assert status["active_profile"] == "personal" and "work" in status["profiles"]
     assert status["quota"]["monthly_tokens"] == 60000 and status["version"]
+    assert isinstance(status["circuits"], dict)  # providers whose circuit is open, half-open or counting
     assert MOCK_KEY not in response.text and FREE_KEY not in response.text
 
 
