@@ -7,9 +7,11 @@ Failures are one exception, `ProviderError`; fallback reads only its `retryable`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+from django.conf import settings
 
 from routing.providers.http import (
     UpstreamBodyTooLarge,
@@ -17,6 +19,8 @@ from routing.providers.http import (
     UpstreamConnectError,
     UpstreamConnectTimeout,
     UpstreamReadTimeout,
+    UpstreamRequest,
+    UpstreamResponse,
     UpstreamTransportError,
 )
 from routing.snapshot import ModelSpec, ProviderSpec
@@ -120,6 +124,38 @@ class Provider(ABC):
     @abstractmethod
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""
+        try:
+            return await self.client.send(request)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
+
+    async def read_answer(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> bytes:
+        """The body of a 200 (bounded by UPSTREAM_MAX_RESPONSE_BYTES), else the error `status_error` builds
+        from the response. The response is closed either way."""
+        try:
+            if response.status != 200:
+                raise await status_error(response)
+            return await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
+        finally:
+            await response.aclose()
+
+    async def expect_stream(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> UpstreamResponse:
+        """The response, if it is a 200 to stream from; else its error (and the response closed)."""
+        if response.status != 200:
+            try:
+                raise await status_error(response)
+            finally:
+                await response.aclose()
+        return response
 
     def transport_error(self, exc: UpstreamTransportError) -> ProviderError:
         """A failure below HTTP, for the client: all retryable, worded by what happened."""

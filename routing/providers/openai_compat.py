@@ -6,7 +6,6 @@ No translation: the request is forwarded with the upstream model name, answers g
 from __future__ import annotations
 
 import orjson
-from django.conf import settings
 
 from routing.providers.base import (
     MAX_ERROR_BODY_BYTES,
@@ -49,14 +48,7 @@ class OpenAICompatibleProvider(Provider):
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         payload = self._payload(body, model, stream=False)
         response = await self._send(payload, self._headers("application/json"))
-        try:
-            if response.status != 200:
-                raise await self._status_error(response)
-            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
-        finally:
-            await response.aclose()
+        raw = await self.read_answer(response, self._status_error)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -71,18 +63,11 @@ class OpenAICompatibleProvider(Provider):
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         payload = self._payload(body, model, stream=True)
         response = await self._send(payload, {**self._headers("text/event-stream"), "accept-encoding": "identity"})
-        if response.status != 200:
-            try:
-                raise await self._status_error(response)
-            finally:
-                await response.aclose()
+        await self.expect_stream(response, self._status_error)
         return OpenAIChatStream(self, response)
 
     async def _send(self, payload: bytes, headers: dict[str, str]) -> UpstreamResponse:
-        try:
-            return await self.client.send(UpstreamRequest("POST", self.url, content=payload, headers=headers))
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
+        return await self.send(UpstreamRequest("POST", self.url, content=payload, headers=headers))
 
     async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:

@@ -11,7 +11,6 @@ import time
 from collections import deque
 
 import orjson
-from django.conf import settings
 
 from routing.providers.anthropic import errors
 from routing.providers.anthropic.errors import AnthropicAPIError, MalformedResponse, UnsupportedFeature
@@ -65,15 +64,8 @@ class AnthropicProvider(Provider):
         request = UpstreamRequest(
             "POST", self.url, content=orjson.dumps(translated.payload), headers=self._headers("application/json")
         )
-        response = await self._send(request)
-        try:
-            if response.status != 200:
-                raise await self._status_error(response)
-            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
-        finally:
-            await response.aclose()
+        response = await self.send(request)
+        raw = await self.read_answer(response, self._status_error)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -96,19 +88,9 @@ class AnthropicProvider(Provider):
             "POST", self.url, content=orjson.dumps(translated.payload),
             headers={**self._headers("text/event-stream"), "accept-encoding": "identity"},
         )
-        response = await self._send(request)
-        if response.status != 200:
-            try:
-                raise await self._status_error(response)
-            finally:
-                await response.aclose()
+        response = await self.send(request)
+        await self.expect_stream(response, self._status_error)
         return AnthropicChatStream(self, response, StreamTranslator(int(time.time()), translated.json_tool))
-
-    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
-        try:
-            return await self.client.send(request)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
 
     async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:

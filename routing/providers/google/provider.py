@@ -13,7 +13,6 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 import orjson
-from django.conf import settings
 
 from routing.providers.base import (
     MAX_ERROR_BODY_BYTES,
@@ -61,15 +60,8 @@ class GoogleProvider(Provider):
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         payload = self._payload(body)
         url, headers = await self._endpoint(model, "generateContent")
-        response = await self._send(UpstreamRequest("POST", url, content=payload, headers=headers))
-        try:
-            if response.status != 200:
-                raise await self._status_error(response, headers)
-            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
-        finally:
-            await response.aclose()
+        response = await self.send(UpstreamRequest("POST", url, content=payload, headers=headers))
+        raw = await self.read_answer(response, lambda r: self._status_error(r, headers))
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -94,21 +86,11 @@ class GoogleProvider(Provider):
             "POST", f"{url}?alt=sse", content=payload,
             headers={**headers, "accept": "text/event-stream", "accept-encoding": "identity"},
         )
-        response = await self._send(request)
-        if response.status != 200:
-            try:
-                raise await self._status_error(response, headers)
-            finally:
-                await response.aclose()
+        response = await self.send(request)
+        await self.expect_stream(response, lambda r: self._status_error(r, headers))
         return GeminiChatStream(self, response, StreamTranslator(model=model.upstream_name, created=int(time.time())))
 
     # --- errors -------------------------------------------------------------------------------------
-
-    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
-        try:
-            return await self.client.send(request)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
 
 
     async def _status_error(self, response: UpstreamResponse, headers: dict[str, str]) -> ProviderError:

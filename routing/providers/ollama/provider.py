@@ -6,7 +6,6 @@ import re
 import time
 
 import orjson
-from django.conf import settings
 
 from routing.providers.base import (
     MAX_ERROR_BODY_BYTES,
@@ -63,14 +62,7 @@ class OllamaProvider(Provider):
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         payload = self._payload(body, model, stream=False)
         response = await self._send(payload, "application/json")
-        try:
-            if response.status != 200:
-                raise await self._status_error(response)
-            raw = await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
-        finally:
-            await response.aclose()
+        raw = await self.read_answer(response, self._status_error)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -85,21 +77,12 @@ class OllamaProvider(Provider):
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         payload = self._payload(body, model, stream=True)
         response = await self._send(payload, "application/x-ndjson")
-        if response.status != 200:
-            try:
-                raise await self._status_error(response)
-            finally:
-                await response.aclose()
+        await self.expect_stream(response, self._status_error)
         return OllamaChatStream(self, response, StreamTranslator(model=model.upstream_name, created=int(time.time())))
 
     async def _send(self, payload: bytes, accept: str) -> UpstreamResponse:
-        request = UpstreamRequest(
-            "POST", self.url, content=payload, headers={**self._headers(), "accept": accept}
-        )
-        try:
-            return await self.client.send(request)
-        except UpstreamTransportError as exc:
-            raise self.transport_error(exc) from exc
+        headers = {**self._headers(), "accept": accept}
+        return await self.send(UpstreamRequest("POST", self.url, content=payload, headers=headers))
 
 
     async def _status_error(self, response: UpstreamResponse) -> ProviderError:
