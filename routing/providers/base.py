@@ -23,6 +23,7 @@ from routing.providers.http import (
     UpstreamResponse,
     UpstreamTransportError,
 )
+from routing.providers.translation import TranslationError
 from routing.snapshot import ModelSpec, ProviderSpec
 
 MAX_ERROR_BODY_BYTES = 64 * 1024  # what is read of an upstream error body, for its message
@@ -156,6 +157,16 @@ class Provider(ABC):
             finally:
                 await response.aclose()
         return response
+
+    def translation_error(self, exc: TranslationError) -> ProviderError:
+        """A request this provider cannot take: unsupported features fall back, a wrong request is a 400."""
+        if exc.unsupported:
+            return ProviderError(
+                f"{exc.message} is not supported by provider '{self.spec.name}' ({self.kind})", retryable=True,
+                status=400, error_type="invalid_request_error", code="unsupported_feature",
+            )
+        return ProviderError(exc.message, retryable=False, status=400, error_type="invalid_request_error",
+                             code="invalid_request")
 
     def transport_error(self, exc: UpstreamTransportError) -> ProviderError:
         """A failure below HTTP, for the client: all retryable, worded by what happened."""

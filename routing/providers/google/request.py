@@ -15,16 +15,7 @@ import orjson
 
 from routing.providers.google.ids import split_tool_call_id
 from routing.providers.google.schema import SchemaError, to_gemini_schema
-
-
-class TranslationError(Exception):
-    """The request cannot be sent to Gemini. `unsupported`: a feature Gemini lacks (another provider may
-    serve it); otherwise the request itself is wrong."""
-
-    def __init__(self, message: str, *, unsupported: bool = True) -> None:
-        super().__init__(message)
-        self.message = message
-        self.unsupported = unsupported
+from routing.providers.translation import TranslationError, tool_arguments
 
 
 def to_gemini_request(body: dict) -> dict:
@@ -170,7 +161,7 @@ def _assistant_parts(message: dict, where: str, names: dict[str, str]) -> list[d
         function = call.get("function") if isinstance(call, dict) else None
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise TranslationError(f"{where}.tool_calls[{position}] needs a function name.", unsupported=False)
-        function_call: dict[str, Any] = {"name": function["name"], "args": _arguments(function.get("arguments"))}
+        function_call: dict[str, Any] = {"name": function["name"], "args": tool_arguments(function.get("arguments"))}
         part: dict[str, Any] = {"functionCall": function_call}
         call_id = call.get("id")
         signature = None
@@ -192,19 +183,6 @@ def _extra_signature(call: dict) -> str | None:
     signature = google.get("thought_signature") if isinstance(google, dict) else None
     return signature if isinstance(signature, str) and signature else None
 
-
-def _arguments(raw: Any) -> dict:
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or isinstance(raw, str) and not raw.strip():
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        value = None
-    if not isinstance(value, dict):
-        raise TranslationError("tool call arguments that are not a JSON object")
-    return value
 
 
 def _tool_result(content: Any) -> dict:

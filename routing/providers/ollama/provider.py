@@ -51,13 +51,7 @@ class OllamaProvider(Provider):
         try:
             return orjson.dumps(to_ollama_request(body, model.upstream_name, stream=stream))
         except TranslationError as exc:
-            if exc.unsupported:
-                raise ProviderError(
-                    f"{exc.message} is not supported by provider '{self.spec.name}' ({self.kind})", retryable=True,
-                    status=400, error_type="invalid_request_error", code="unsupported_feature",
-                ) from None
-            raise ProviderError(exc.message, retryable=False, status=400, error_type="invalid_request_error",
-                                code="invalid_request") from None
+            raise self.translation_error(exc) from None
 
     async def complete(self, body: dict, model: ModelSpec) -> Completion:
         payload = self._payload(body, model, stream=False)

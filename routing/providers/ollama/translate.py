@@ -12,16 +12,10 @@ from typing import Any
 
 import orjson
 
+from routing.providers.translation import TranslationError, tool_arguments
+
 FINISH_REASONS = {"length": "length", "stop": "stop"}
 
-
-class TranslationError(Exception):
-    """`unsupported`: a feature Ollama lacks (another provider may serve it); else the request is wrong."""
-
-    def __init__(self, message: str, *, unsupported: bool = True) -> None:
-        super().__init__(message)
-        self.message = message
-        self.unsupported = unsupported
 
 
 def to_ollama_request(body: dict, model: str, *, stream: bool) -> dict:
@@ -119,25 +113,13 @@ def _tool_call(call: Any, where: str, names: dict[str, str]) -> dict:
     function = call.get("function") if isinstance(call, dict) else None
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise TranslationError(f"{where} needs a function name.", unsupported=False)
-    entry: dict[str, Any] = {"function": {"name": function["name"], "arguments": _arguments(function.get("arguments"))}}
+    arguments = tool_arguments(function.get("arguments"))
+    entry: dict[str, Any] = {"function": {"name": function["name"], "arguments": arguments}}
     if isinstance(call.get("id"), str) and call["id"]:
         names[call["id"]] = function["name"]
         entry["id"] = call["id"]
     return entry
 
-
-def _arguments(raw: Any) -> dict:
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or isinstance(raw, str) and not raw.strip():
-        return {}
-    try:
-        value = orjson.loads(raw)
-    except (orjson.JSONDecodeError, TypeError):
-        value = None
-    if not isinstance(value, dict):
-        raise TranslationError("tool call arguments that are not a JSON object")
-    return value
 
 
 def _tools(body: dict) -> list[dict]:
