@@ -227,6 +227,12 @@ USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
 # A non-streamed answer larger than this is refused rather than held in memory.
 UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, minimum=1024)
 
+# --- Gateway keys, rate limits and budgets.
+# Keys are required unless this is on; then requests from loopback clients only may come without one.
+GATEWAY_ALLOW_ANONYMOUS = env_bool("GATEWAY_ALLOW_ANONYMOUS", False)
+# How often each process checks for key edits (revocations) made elsewhere.
+KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 0.5, minimum=0.01)
+
 # Vertex AI (kind "vertex"): service-account key file, project (default: the key file's project_id), region.
 VERTEX_CREDENTIALS_FILE = env_str("VERTEX_CREDENTIALS_FILE") or env_str("GOOGLE_APPLICATION_CREDENTIALS")
 VERTEX_PROJECT_ID = env_str("VERTEX_PROJECT_ID")
