@@ -1,0 +1,23 @@
+"""Auth callables for the ninja routers (`auth=`): one place decides, no checks pasted per endpoint."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from apikeys.access import Access, PermissionDenied
+from apikeys.gate import authenticate_request
+
+
+async def gateway_key(request: HttpRequest) -> Access:
+    """Any valid gateway key (or the anonymous user in local mode); 401 otherwise."""
+    return await authenticate_request(request.headers, request.META.get("REMOTE_ADDR"))
+
+
+async def staff_or_admin_key(request: HttpRequest) -> bool:
+    """A staff member's admin session, or a key marked admin (or local anonymous mode); 401 / 403 otherwise."""
+    user = await request.auser()
+    if user.is_active and user.is_staff:
+        return True
+    if not (await gateway_key(request)).is_admin:
+        raise PermissionDenied("This endpoint needs an admin key or a staff session.")
+    return True
