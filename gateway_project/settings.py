@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "routing",
     "prompts",
     "usage",
+    "apikeys",
     "research",
 ]
 

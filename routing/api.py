@@ -7,6 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
+from apikeys.api_auth import gateway_key, staff_or_admin_key
 from routing import catalog, health
 from routing.errors import PayloadTooLarge
 from routing.pipeline import handle_chat, record_rejection
@@ -40,7 +41,7 @@ async def chat_completions(request: HttpRequest):
         error = PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
         record_rejection(error)
         raise error
-    result = await handle_chat(request.body, request.headers)
+    result = await handle_chat(request.body, request.headers, request.META.get("REMOTE_ADDR"))
     if result.stream is not None:
         response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)
     else:
@@ -50,13 +51,16 @@ async def chat_completions(request: HttpRequest):
     return response
 
 
-@router.get("/models", response=ModelList, summary="List the models this gateway serves")
+@router.get("/models", auth=gateway_key, response=ModelList, summary="List the models this gateway serves")
 async def list_models(request: HttpRequest):
     snapshot = await routing_snapshot.get()
     return _json({"object": "list", "data": catalog.listed_models(snapshot)})
 
 
-@router.get("/models/{path:model_id}", response={200: ModelObject, 404: ErrorResponse}, summary="Get one model")
+@router.get(
+    "/models/{path:model_id}", auth=gateway_key, response={200: ModelObject, 404: ErrorResponse},
+    summary="Get one model",
+)
 async def get_model(request: HttpRequest, model_id: str):
     snapshot = await routing_snapshot.get()
     return _json(catalog.get_model(snapshot, model_id))
@@ -68,7 +72,10 @@ async def health_check(request: HttpRequest):
     return _json(report, status=200 if report["status"] == "ok" else 503)
 
 
-@status_router.get("/status", summary="Version, providers (and whether their key is set), profile, quota")
+@status_router.get(
+    "/status", auth=staff_or_admin_key,
+    summary="Version, providers (and whether their key is set), profile, quota (staff or admin key)",
+)
 async def status(request: HttpRequest):
     snapshot = await routing_snapshot.get()
     return _json(await health.status_report(snapshot, routing_snapshot.token))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 
+from apikeys.state import key_snapshot
 from routing.background import run_in_db_thread
 from routing.snapshot import RoutingSnapshot
 from routing.state import circuit_breaker
@@ -35,6 +36,7 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
     return {
         "version": VERSION,
         "config_version": config_version,
+        "keys_version": key_snapshot.token,
         "active_profile": snapshot.default_profile,
         "profiles": sorted(snapshot.profiles),
         "providers": [

@@ -1,8 +1,8 @@
 """The request path for /v1/chat/completions, top to bottom in one place.
 
-parse → detect role → (rewrite prompt, enrich context: later issues slot in here) → select
-candidates → call with fallback → record usage. Framework-free: bytes and headers in, a
-`ChatResult` out, so any ASGI front end can serve it.
+authenticate → parse → detect role → authorize → (rewrite prompt, enrich context: later issues
+slot in here) → select candidates → admit (rate limits, budget) → call with fallback → record usage.
+Framework-free: bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
+from apikeys.access import ANONYMOUS, Access, AuthenticationFailed, authorize, permitted
+from apikeys.gate import admit, authenticate_request, settle
+from apikeys.limits import Grant
 from routing.chat_request import ChatRequest, parse_chat_request
 from routing.dispatch import (
     CallLog,
@@ -52,6 +55,8 @@ class RequestContext:
     chat: ChatRequest | None = None
     role: str = ""
     profile: str = ""
+    access: Access = ANONYMOUS
+    grant: Grant | None = None
     log: CallLog = field(default_factory=CallLog)
 
     def elapsed_ms(self) -> float:
@@ -61,23 +66,32 @@ class RequestContext:
         return max(self.elapsed_ms() - self.log.upstream_ms, 0.0)
 
 
-async def handle_chat(raw: bytes, headers: Mapping[str, str]) -> ChatResult:
-    """Serve one chat-completions request. Raises GatewayError (already recorded as a usage row)."""
+async def handle_chat(raw: bytes, headers: Mapping[str, str], client_host: str | None = None) -> ChatResult:
+    """Serve one chat-completions request. Raises GatewayError (recorded as a usage row, except a 401:
+    an unidentified caller spends nothing, and must not be able to fill the usage table)."""
     ctx = RequestContext()
     try:
+        ctx.access = await authenticate_request(headers, client_host)
         snapshot = await routing_snapshot.get()
         chat = ctx.chat = parse_chat_request(
             raw, headers, max_messages=settings.GATEWAY_MAX_MESSAGES, known_roles=snapshot.roles
         )
         ctx.role = chat.role or DEFAULT_ROLE
-        profile = resolve_profile(snapshot, chat.profile)
+        auto = is_auto(chat.model)
+        profile_name = authorize(ctx.access, profile=chat.profile, role=ctx.role, model=chat.model, auto=auto)
+        profile = resolve_profile(snapshot, profile_name)
         ctx.profile = profile.name
-        candidates = select_candidates(
+        candidates = permitted(ctx.access, select_candidates(
             snapshot, model=chat.model, role=chat.role, profile=profile, needs=chat.needs
-        )
+        ))
+        max_tokens = chat.body.get("max_tokens", chat.body.get("max_completion_tokens"))
+        ctx.grant = await admit(ctx.access, len(raw), max_tokens)
         if chat.stream:
             return await _stream(ctx, chat, candidates, snapshot)
         completion = await complete_with_fallback(candidates, chat.body, ctx.log, circuit_breaker)
+    except AuthenticationFailed as error:
+        error.headers.update(_gateway_headers(ctx))
+        raise
     except GatewayError as error:
         error.headers.update(_gateway_headers(ctx))
         _record(ctx, status_code=error.status, usage=None, error=error)
@@ -125,6 +139,8 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         "x-gateway-attempts": str(len(ctx.log.attempts)),
         "x-gateway-overhead-ms": f"{ctx.overhead_ms():.3f}",
     }
+    if ctx.grant is not None:
+        headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
     chosen = ctx.log.chosen
@@ -148,11 +164,13 @@ def _record(
     chat, chosen = ctx.chat, ctx.log.chosen
     usage = usage or Usage()
     cost = chosen.model.cost(usage.prompt_tokens, usage.completion_tokens) if chosen else 0.0
+    settle(ctx.grant, usage.total_tokens, cost)
     recorder.record(
         UsageEvent(
             created_at=ctx.created_at,
             request_id=ctx.request_id,
             profile=ctx.profile,
+            api_key_prefix=ctx.access.prefix,
             role=ctx.role,
             conversation_id=chat.conversation_id if chat else "",
             requested_model=chat.model if chat else "",

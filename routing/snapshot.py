@@ -100,10 +100,17 @@ class SnapshotHolder(Generic[T]):
     by a background poller, so a request never waits on the version check.
     """
 
-    def __init__(self, build: Callable[[], T], read_token: Callable[[], str | None], refresh_seconds: float):
+    def __init__(
+        self,
+        build: Callable[[], T],
+        read_token: Callable[[], str | None],
+        refresh_seconds: float,
+        name: str = "routing",
+    ):
         self._build = build
         self._read_token = read_token
         self._refresh_seconds = refresh_seconds
+        self._name = name
         self._current: T | None = None
         self._token: str | None = None
         self._stale = True
@@ -170,7 +177,7 @@ class SnapshotHolder(Generic[T]):
         if self._poller is not None and not self._poller.done() and self._poller_loop is loop:
             return
         self._poller_loop = loop
-        self._poller = loop.create_task(self._poll(), name="routing-snapshot-poller")
+        self._poller = loop.create_task(self._poll(), name=f"{self._name}-snapshot-poller")
 
     async def _poll(self) -> None:
         while True:
@@ -178,14 +185,14 @@ class SnapshotHolder(Generic[T]):
             try:
                 token = await run_in_db_thread(self._fresh_token)
             except Exception:  # a DB hiccup must not kill the poller; the next tick retries
-                logger.warning("could not read the routing config version", exc_info=True)
+                logger.warning("could not read the %s config version", self._name, exc_info=True)
                 continue
             if token != self._token:
                 self.invalidate()
                 try:
                     await self._rebuild()
                 except Exception:
-                    logger.exception("could not rebuild the routing snapshot")
+                    logger.exception("could not rebuild the %s snapshot", self._name)
 
     def _fresh_token(self) -> str | None:
         from django.db import close_old_connections

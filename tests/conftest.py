@@ -44,6 +44,16 @@ def _release_db_thread(django_db_setup):
     close_db_thread_connections()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _anonymous_local_mode():
+    """Most tests exercise routing, not keys: they run in local mode, as the loopback client they are.
+    Key tests (tests/apikeys) switch it off and send keys."""
+    from django.conf import settings
+
+    settings.GATEWAY_ALLOW_ANONYMOUS = True
+    yield
+
+
 @pytest.fixture(scope="session")
 def upstream():
     server = start_in_thread(host="127.0.0.1", port=0)
@@ -63,13 +73,15 @@ class GatewayProcess:
     url: str
     process: subprocess.Popen
     log_path: Path
+    admin_key: str | None = None  # for /status when the process requires keys
 
     @property
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
     def status(self) -> dict:
-        return httpx.get(f"{self.url}/status", timeout=5).json()
+        headers = {"authorization": f"Bearer {self.admin_key}"} if self.admin_key else {}
+        return httpx.get(f"{self.url}/status", headers=headers, timeout=5).json()
 
     def sync_config(self, timeout: float = 5.0) -> None:
         """Wait until the gateway serves the routing config the test just committed."""
@@ -108,47 +120,65 @@ def database_env() -> dict[str, str]:
     return {"DATABASE_URL": f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"}
 
 
-@pytest.fixture(scope="session")
-def gateway_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[GatewayProcess]:
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("gateway") / "daphne.log"
-    with django_db_blocker.unblock():
-        db_env = database_env()
+def gateway_env(db_env: dict[str, str], **overrides: str) -> dict[str, str]:
+    """The environment of a test gateway process: the test DB, loopback provider keys, fast refreshes."""
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_PATH")},
         **db_env,
         "MOCKAI_API_KEY": MOCK_KEY,
         "MOCKFREE_API_KEY": FREE_KEY,
         "ROUTING_REFRESH_SECONDS": "0.05",
+        "KEYS_REFRESH_SECONDS": "0.05",
         "USAGE_FLUSH_INTERVAL": "0.05",
         "ACTIVE_PROFILE": "personal",
+        "GATEWAY_ALLOW_ANONYMOUS": "true",
         "UPSTREAM_CONNECT_TIMEOUT": "1",
         # Tests inject failures on purpose, test after test: the breaker is tested on its own.
         "CIRCUIT_FAILURE_THRESHOLD": "1000000",
     }
+    env.update(overrides)
+    return env
+
+
+def launch_gateway(env: dict[str, str], log_path: Path, port: int | None = None) -> GatewayProcess:
+    """Start Daphne on the test database and wait until /health answers."""
+    port = port or free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    log.close()  # the child holds its own descriptor
     gateway = GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 30
     while True:
         try:
             if httpx.get(f"{gateway.url}/health", timeout=1).status_code == 200:
-                break
+                return gateway
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
             raise RuntimeError(f"gateway did not start:\n{gateway.logs()}")
         time.sleep(0.1)
-    yield gateway
-    process.send_signal(signal.SIGTERM)
+
+
+def stop_gateway(gateway: GatewayProcess, timeout: float = 15) -> None:
+    gateway.process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
+        gateway.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        gateway.process.kill()
+        gateway.process.wait()
+
+
+@pytest.fixture(scope="session")
+def gateway_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[GatewayProcess]:
+    with django_db_blocker.unblock():
+        db_env = database_env()
+    gateway = launch_gateway(gateway_env(db_env), tmp_path_factory.mktemp("gateway") / "daphne.log")
+    yield gateway
+    stop_gateway(gateway)
 
 
 @dataclass

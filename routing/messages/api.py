@@ -1,6 +1,6 @@
 """Thin ninja router for Anthropic's Messages API: translate in, the chat pipeline, translate out.
 
-`x-api-key` and `anthropic-version` are accepted and ignored (gateway keys are their own issue).
+The gateway key comes as `x-api-key` (Anthropic's clients) or a bearer token; `anthropic-version` is ignored.
 Every error, the pipeline's included, is answered in Anthropic's shape
 `{"type": "error", "error": {"type", "message"}}` with the pipeline's status.
 """
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
+from apikeys.api_auth import gateway_key
 from routing.errors import GatewayError, InvalidRequest, PayloadTooLarge
 from routing.messages.stream import anthropic_events
 from routing.messages.tokens import estimate_input_tokens
@@ -59,7 +60,7 @@ def _error(error: GatewayError) -> HttpResponse:
 async def create_message(request: HttpRequest):
     try:
         chat = to_openai_request(_read_json(request))
-        result = await handle_chat(orjson.dumps(chat), request.headers)
+        result = await handle_chat(orjson.dumps(chat), request.headers, request.META.get("REMOTE_ADDR"))
     except GatewayError as error:
         return _error(error)
     headers = _with_request_id(result.headers)
@@ -81,6 +82,7 @@ async def create_message(request: HttpRequest):
              summary="ESTIMATE a message's input tokens (about 4 characters per token; not the model's tokenizer)")
 async def count_tokens(request: HttpRequest):
     try:
+        await gateway_key(request)
         body = _read_json(request)
         to_openai_request(body)  # the same validation as /v1/messages
     except GatewayError as error:
