@@ -233,6 +233,8 @@ UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 *
 GATEWAY_ALLOW_ANONYMOUS = env_bool("GATEWAY_ALLOW_ANONYMOUS", False)
 # How often each process checks for key edits (revocations) made elsewhere.
 KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 0.5, minimum=0.01)
+# Log chat request/response bodies (logger "gateway.bodies"), secrets redacted. For debugging only.
+GATEWAY_LOG_BODIES = env_bool("GATEWAY_LOG_BODIES", False)
 
 # Vertex AI (kind "vertex"): service-account key file, project (default: the key file's project_id), region.
 VERTEX_CREDENTIALS_FILE = env_str("VERTEX_CREDENTIALS_FILE") or env_str("GOOGLE_APPLICATION_CREDENTIALS")

@@ -19,6 +19,7 @@ from django.utils import timezone
 from apikeys.access import ANONYMOUS, Access, AuthenticationFailed, authorize, permitted
 from apikeys.gate import admit, authenticate_request, settle
 from apikeys.limits import Grant
+from routing.body_log import log_exchange
 from routing.chat_request import ChatRequest, parse_chat_request
 from routing.dispatch import (
     CallLog,
@@ -70,6 +71,8 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str], client_host: str |
     """Serve one chat-completions request. Raises GatewayError (recorded as a usage row, except a 401:
     an unidentified caller spends nothing, and must not be able to fill the usage table)."""
     ctx = RequestContext()
+    if settings.GATEWAY_LOG_BODIES:
+        log_exchange(ctx.request_id, "request", raw, headers)
     try:
         ctx.access = await authenticate_request(headers, client_host)
         snapshot = await routing_snapshot.get()
@@ -105,6 +108,8 @@ async def handle_chat(raw: bytes, headers: Mapping[str, str], client_host: str |
         raise
     headers = _gateway_headers(ctx)
     _record(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model)
+    if settings.GATEWAY_LOG_BODIES:
+        log_exchange(ctx.request_id, "response", completion.body)
     return ChatResult(status=200, headers=headers, body=completion.body)
 
 
