@@ -7,6 +7,8 @@
 - `routing.chat_request.parse_chat_request` on a small body (2 messages) and a large one (100);
 - `routing.providers.sse.SSEDecoder.feed` on a recorded OpenAI stream, fed event by event (as a
   provider sends them) and in 1 KiB pieces that split events;
+- `apikeys.access.authenticate` (a valid key among 1,000, and an unknown one) and the in-process
+  limiter's `acquire` + `settle` for a key with RPM, TPM and a budget;
 - `usage.services.usage_records_write`: batches of 200 `UsageEvent`s into SQLite, rows per second.
 
 Each timing is the best and the median of several repeats of a loop sized to run >= 0.2 s (0.05 s with
@@ -288,6 +290,45 @@ def bench_usage_write(batches: int) -> dict:
     }
 
 
+def bench_keys(min_time: float, repeat: int) -> dict:
+    from apikeys.access import AuthenticationFailed, KeySnapshot, KeySpec, authenticate
+    from apikeys.keyformat import generate_key
+    from apikeys.limits import LocalLimiter
+
+    specs, plaintexts = {}, []
+    for _ in range(1000):
+        plaintext, prefix, hashed = generate_key()
+        specs[prefix] = KeySpec(prefix=prefix, name="bench", digest=hashed)
+        plaintexts.append(plaintext)
+    snapshot = KeySnapshot(keys=specs)
+    valid, unknown = plaintexts[500], generate_key()[0]
+
+    def refuse() -> None:
+        try:
+            authenticate(snapshot, unknown, anonymous_allowed=False, now=0.0)
+        except AuthenticationFailed:
+            pass
+
+    limited = KeySpec(prefix="gwk_benchkey", name="bench", digest="0" * 64, rpm_limit=10**9, tpm_limit=10**12,
+                      monthly_budget=1e9)
+    limiter = LocalLimiter()
+
+    def admit_and_settle() -> None:
+        admission = limiter.acquire(limited, 500)  # never suspends: drive the coroutine without a loop
+        try:
+            admission.send(None)
+        except StopIteration as done:
+            limiter.settle(done.value, 400, 0.001)
+
+    return {
+        "authenticate, valid key (1,000 keys)": timeit(
+            lambda: authenticate(snapshot, valid, anonymous_allowed=False, now=0.0), min_time=min_time, repeat=repeat
+        ),
+        "authenticate, unknown key → 401": timeit(refuse, min_time=min_time, repeat=repeat),
+        "LocalLimiter acquire + settle": timeit(admit_and_settle, min_time=min_time, repeat=repeat),
+    }
+
+
 def render(report: dict) -> str:
     lines = [f"# Hot-path micro-benchmarks — {report['date']}", ""]
     c = report["conditions"]
@@ -298,7 +339,7 @@ def render(report: dict) -> str:
     lines.append("")
     lines.append("| piece | case | best µs/call | median µs/call |")
     lines.append("|---|---|---:|---:|")
-    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed"):
+    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys"):
         for case, r in report[section].items():
             if isinstance(r, dict) and "best_us" in r:
                 extra = f" ({r['us_per_event_best']} µs/event)" if "us_per_event_best" in r else ""
@@ -346,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             "select_candidates": bench_selection(min_time, repeat),
             "parse_chat_request": bench_parse(min_time, repeat),
             "SSEDecoder.feed": bench_sse(min_time, repeat),
+            "keys": bench_keys(min_time, repeat),
             "usage_records_write": bench_usage_write(5 if args.quick else 25),
         }
     finally:
