@@ -222,10 +222,11 @@ class Target:
     rss_load_max_mb: float = 0.0
     rss_end_mb: float | None = None
     notes: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     def request(self, stream: bool, paced: bool = False) -> bytes:
         model = self.paced_model if paced else self.model
-        return loadgen.build_request(HOST, self.port, CHAT_PATH, model, stream=stream)
+        return loadgen.build_request(HOST, self.port, CHAT_PATH, model, stream=stream, extra_headers=self.headers)
 
 
 @dataclass(frozen=True)
@@ -360,6 +361,17 @@ def prepare_gateway_db(tmp: Path, upstream_port: int, env: dict, root: Path) -> 
         subprocess.run([python, str(script), str(doc_path)], cwd=root, env=orm_env, check=True, timeout=120)
         how = "ORM script"
     return {"migrate_s": round(migrate_s, 2), "routing_rows_via": how}
+
+
+def create_gateway_key(env: dict, root: Path) -> str | None:
+    """A gateway key with RPM/TPM limits far above the load, so authentication and the limiter are on the
+    measured path as in production. None for code from before gateway keys (then: anonymous mode)."""
+    python = str(ROOT / ".venv" / "bin" / "python")
+    created = subprocess.run(
+        [python, "manage.py", "create_key", "--name", "bench", "--rpm", "1000000000", "--tpm", "1000000000000"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    return created.stdout.strip() if created.returncode == 0 else None
 
 
 def ensure_litellm() -> str:
@@ -512,6 +524,10 @@ class Bench:
             "BENCH_API_KEY": "bench-key",
         }
         setup = prepare_gateway_db(self.tmp, self.targets["direct"].port, env, self.gateway_root)
+        key = create_gateway_key(env, self.gateway_root)
+        if key is None:
+            env["GATEWAY_ALLOW_ANONYMOUS"] = "true"
+        setup["auth"] = "gateway key with RPM/TPM limits (in-process limiter)" if key else "none (older code)"
         python = str(ROOT / ".venv" / "bin" / "python")
         if self.server == "uvicorn":
             argv = [
@@ -522,6 +538,8 @@ class Bench:
         else:
             argv = [python, "-m", "daphne", "-b", HOST, "-p", str(port), "gateway_project.asgi:application"]
         target = Target("gateway", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "gateway")
+        if key:
+            target.headers = {"Authorization": f"Bearer {key}"}
         t0 = perf()
         proc = self.procs.start(
             "gateway", argv, env=env, cpu=self.server_cpu, log_path=self.tmp / "gateway.log", cwd=self.gateway_root
