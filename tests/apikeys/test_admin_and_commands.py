@@ -93,3 +93,19 @@ def test_status_takes_a_staff_session(staff_client, settings):
     assert staff_client.get("/status").status_code == 200
     staff_client.logout()
     assert staff_client.get("/status").status_code == 401
+
+
+def test_ensure_key_makes_a_first_key_once_and_reports_the_mode(settings):
+    settings.GATEWAY_ALLOW_ANONYMOUS = False
+    out = StringIO()
+    call_command("ensure_key", stdout=out)
+    plaintext = next(word for word in out.getvalue().split() if word.startswith("gwk_"))
+    key = GatewayKey.objects.get()
+    assert digest(plaintext) == key.key_hash and key.is_admin and "keys required" in out.getvalue()
+    out = StringIO()
+    call_command("ensure_key", stdout=out)
+    assert GatewayKey.objects.count() == 1 and "1 active" in out.getvalue() and "gwk_" not in out.getvalue()
+    settings.GATEWAY_ALLOW_ANONYMOUS = True
+    out = StringIO()
+    call_command("ensure_key", stdout=out)
+    assert "LOCAL MODE" in out.getvalue()

@@ -132,7 +132,9 @@ def test_an_expired_key_gets_401(keyed):
 
 def test_models_roles_and_profiles_outside_the_key_get_403(keyed):
     work = Profile.objects.get(name="work")
-    key, plaintext = new_key(keyed, profile=work, allowed_models="fast-model, backup-*", allowed_roles="general,debugging")
+    key, plaintext = new_key(
+        keyed, profile=work, allowed_models="fast-model, backup-*", allowed_roles="general,debugging"
+    )
     cases = [
         ({**CHAT, "model": "smart-model"}, {}, "model_not_allowed"),
         ({**CHAT, "model": "auto", "role": "architect"}, {}, "role_not_allowed"),

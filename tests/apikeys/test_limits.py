@@ -138,7 +138,8 @@ def test_seeding_never_overwrites_spend_this_process_has_counted():
 
 @pytest.mark.parametrize(
     "previous, current, need, limit, elapsed, expected",
-    [(0, 0, 1, 10, 0, 0.0), (10, 0, 1, 10, 0, 6.0), (10, 0, 1, 10, 30, 0.0), (0, 10, 1, 10, 30, 36.0), (0, 0, 11, 10, 0, math.inf)],
+    [(0, 0, 1, 10, 0, 0.0), (10, 0, 1, 10, 0, 6.0), (10, 0, 1, 10, 30, 0.0), (0, 10, 1, 10, 30, 36.0),
+     (0, 0, 11, 10, 0, math.inf)],
 )
 def test_seconds_until_room(previous, current, need, limit, elapsed, expected):
     assert seconds_until_room(previous, current, need, limit, elapsed) == pytest.approx(expected)
