@@ -67,14 +67,17 @@ class RequestContext:
         return max(self.elapsed_ms() - self.log.upstream_ms, 0.0)
 
 
-async def handle_chat(raw: bytes, headers: Mapping[str, str], client_host: str | None = None) -> ChatResult:
+async def handle_chat(
+    raw: bytes, headers: Mapping[str, str], client_host: str | None = None, access: Access | None = None
+) -> ChatResult:
     """Serve one chat-completions request. Raises GatewayError (recorded as a usage row, except a 401:
-    an unidentified caller spends nothing, and must not be able to fill the usage table)."""
+    an unidentified caller spends nothing, and must not be able to fill the usage table).
+    `access`: the caller, when the front end has authenticated it already."""
     ctx = RequestContext()
     if settings.GATEWAY_LOG_BODIES:
         log_exchange(ctx.request_id, "request", raw, headers)
     try:
-        ctx.access = await authenticate_request(headers, client_host)
+        ctx.access = access or await authenticate_request(headers, client_host)
         snapshot = await routing_snapshot.get()
         chat = ctx.chat = parse_chat_request(
             raw, headers, max_messages=settings.GATEWAY_MAX_MESSAGES, known_roles=snapshot.roles

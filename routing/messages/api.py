@@ -59,8 +59,9 @@ def _error(error: GatewayError) -> HttpResponse:
              response={200: dict}, openapi_extra={"responses": {"4XX": _ANTHROPIC_ERRORS, "5XX": _ANTHROPIC_ERRORS}})
 async def create_message(request: HttpRequest):
     try:
+        access = await gateway_key(request)  # before the body: a caller without a key learns nothing from it
         chat = to_openai_request(_read_json(request))
-        result = await handle_chat(orjson.dumps(chat), request.headers, request.META.get("REMOTE_ADDR"))
+        result = await handle_chat(orjson.dumps(chat), request.headers, access=access)
     except GatewayError as error:
         return _error(error)
     headers = _with_request_id(result.headers)

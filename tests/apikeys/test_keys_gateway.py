@@ -104,6 +104,11 @@ def test_x_api_key_works_for_anthropic_clients(keyed):
     with anthropic.Anthropic(base_url=keyed.url, api_key="gwk_AAAAAAAA_wrong", max_retries=0) as sdk:
         with pytest.raises(anthropic.AuthenticationError):
             sdk.messages.create(model="fast-model", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    # no key: 401 in Anthropic's shape, before the body is even looked at
+    response = httpx.post(f"{keyed.url}/v1/messages", content=b"not json", timeout=5)
+    assert response.status_code == 401
+    assert response.json() == {"type": "error", "error": {"type": "authentication_error",
+                                                          "message": response.json()["error"]["message"]}}
 
 
 def test_a_revoked_key_stops_working_within_a_second(keyed):
