@@ -225,6 +225,9 @@ GIL_SWITCH_INTERVAL_SECONDS = env_float("GIL_SWITCH_INTERVAL_SECONDS", 0.0005, m
 # Usage rows are buffered and written in batches off the response path.
 USAGE_FLUSH_INTERVAL = env_float("USAGE_FLUSH_INTERVAL", 0.25, minimum=0.01)
 USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
+# Each event is journaled here before it is buffered, so a killed process's rows are replayed ("off": none).
+_usage_journal = env_str("USAGE_JOURNAL_DIR")
+USAGE_JOURNAL_DIR = None if _usage_journal == "off" else Path(_usage_journal or DATA_DIR / "journal").expanduser()
 # A non-streamed answer larger than this is refused rather than held in memory.
 UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, minimum=1024)
 

@@ -17,7 +17,9 @@ _twisted_hook_installed = False
 
 async def startup() -> None:
     from routing.state import routing_snapshot
+    from usage.state import recorder
 
+    recorder.start()  # in the background, it first replays the usage journals of killed processes
     try:
         await routing_snapshot.get()
     except Exception:  # a database not migrated yet must not stop the server from starting
@@ -45,3 +47,7 @@ def install_twisted_shutdown_hook() -> None:
     reactor.addSystemEventTrigger(
         "during", "shutdown", lambda: defer.Deferred.fromFuture(asyncio.ensure_future(shutdown()))
     )
+    # Daphne has no start-up event: start the usage recorder (journal replay) on the first request of any kind.
+    from usage.state import recorder
+
+    recorder.start()

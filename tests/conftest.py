@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -140,7 +141,9 @@ def gateway_env(db_env: dict[str, str], **overrides: str) -> dict[str, str]:
     return env
 
 
-def launch_gateway(env: dict[str, str], log_path: Path, port: int | None = None) -> GatewayProcess:
+def launch_gateway(
+    env: dict[str, str], log_path: Path, port: int | None = None, start_timeout: float = 60
+) -> GatewayProcess:
     """Start Daphne on the test database and wait until /health answers."""
     port = port or free_port()
     log = log_path.open("wb")
@@ -150,7 +153,7 @@ def launch_gateway(env: dict[str, str], log_path: Path, port: int | None = None)
     )
     log.close()  # the child holds its own descriptor
     gateway = GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + start_timeout
     while True:
         try:
             if httpx.get(f"{gateway.url}/health", timeout=1).status_code == 200:
@@ -170,6 +173,18 @@ def stop_gateway(gateway: GatewayProcess, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         gateway.process.kill()
         gateway.process.wait()
+
+
+@contextmanager
+def dedicated_gateway(log_dir: Path, **env: str) -> Iterator[GatewayProcess]:
+    """A gateway process of a test's own: `gateway_process`'s set-up with `env` on top; SIGTERM at exit."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    gateway = launch_gateway(gateway_env(database_env(), **env), log_dir / f"daphne-{free_port()}.log")
+    try:
+        yield gateway
+    finally:
+        if gateway.process.poll() is None:
+            stop_gateway(gateway, timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, database_env, free_port, usage_rows
+from tests.conftest import dedicated_gateway, usage_rows
 from usage.events import UsageEvent
 from usage.recorder import UsageRecorder
 
@@ -85,40 +81,20 @@ def test_rewriting_a_batch_never_duplicates_rows():
     assert UsageRecord.objects.count() == 5
 
 
-def test_sigterm_flushes_buffered_rows(gateway_process, routing, upstream):
+def test_sigterm_flushes_buffered_rows(gateway_process, routing, upstream, tmp_path):
     """A second gateway with a long flush interval: rows are still in memory when SIGTERM arrives."""
     from usage.models import UsageRecord
 
     gateway_process.sync_config()
-    port = free_port()
-    env = {**os.environ, "USAGE_FLUSH_INTERVAL": "60", "ROUTING_REFRESH_SECONDS": "0.05",
-           "MOCKAI_API_KEY": "k", "MOCKFREE_API_KEY": "k"}
-    env.update(database_env())
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-            assert time.monotonic() < deadline and process.poll() is None
+    with dedicated_gateway(tmp_path, USAGE_FLUSH_INTERVAL="60", USAGE_JOURNAL_DIR="off") as second:
         for index in range(7):
-            response = httpx.post(f"{url}/v1/chat/completions", timeout=10, json={
+            response = httpx.post(f"{second.base_url}/chat/completions", timeout=10, json={
                 "model": "smart-model", "messages": [{"role": "user", "content": f"n{index}"}],
                 "conversation_id": "sigterm-test",
             })
             assert response.status_code == 200
-        assert httpx.get(f"{url}/status").json()["usage_rows_pending"] == 7
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) is not None
-    finally:
-        if process.poll() is None:
-            process.kill()
+        assert second.status()["usage_rows_pending"] == 7
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(timeout=20) is not None
     assert UsageRecord.objects.filter(conversation_id="sigterm-test").count() == 7
 
