@@ -61,6 +61,13 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env_str(name, default).lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}")
+    return value
+
+
 DATA_DIR = Path(env_str("GATEWAY_DATA_DIR", str(BASE_DIR / "var")))
 
 
@@ -76,9 +83,25 @@ def _local_secret_key() -> str:
     return key
 
 
+# --- Deployment: "local" (the default: a checkout runs as is) or "production" (refuses unsafe settings;
+# `manage.py check --deploy` is clean with the variables in deploy/production.env).
+GATEWAY_ENV = env_choice("GATEWAY_ENV", "local", ("local", "production"))
+PRODUCTION = GATEWAY_ENV == "production"
+
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY") or _local_secret_key()
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off when GATEWAY_ENV=production.")
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when GATEWAY_ENV=production (the same value in every process), e.g. "
+            "the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = _local_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when GATEWAY_ENV=production, e.g. gateway.example.com")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -96,6 +119,7 @@ INSTALLED_APPS = [
     "usage",
     "apikeys",
     "research",
+    "admin_login",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +128,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "admin_login.middleware.AdminLoginLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "routing.middleware.OpenAIErrorPagesMiddleware",
@@ -182,12 +207,27 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve the admin's static files from the ASGI app itself, so one process is a complete local install.
-SERVE_STATIC = env_bool("SERVE_STATIC", True)
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))).expanduser()
+# Locally the ASGI app serves the admin's static files itself, so one process is a complete install. In
+# production `manage.py collectstatic` fills STATIC_ROOT (scripts/up does it) and the proxy serves it.
+SERVE_STATIC = env_bool("SERVE_STATIC", not PRODUCTION)
 
+# --- HTTPS. Behind a TLS-terminating proxy, trust its X-Forwarded-Proto (and X-Forwarded-For, for the
+# admin login limit). The chat fast path never reaches Django: the proxy redirects and sets HSTS for it.
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_TLS_PROXY else None
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load balancers probe over plain HTTP
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
 SESSION_COOKIE_HTTPONLY = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+
+# --- Admin login: failed attempts per client IP and username within the window, then 429 until it ends.
+# Counted in the cache: with REDIS_URL, shared by every process.
+ADMIN_LOGIN_ATTEMPTS = env_int("ADMIN_LOGIN_ATTEMPTS", 10, minimum=1)
+ADMIN_LOGIN_WINDOW_SECONDS = env_int("ADMIN_LOGIN_WINDOW_SECONDS", 300, minimum=1)
 
 LOGGING = {
     "version": 1,
@@ -200,6 +240,9 @@ LOGGING = {
 
 # --- Gateway behaviour.
 PORT = env_int("PORT", 8090, minimum=1)
+# On SIGTERM a process stops accepting connections and gives open requests and streams this long to
+# finish (routing.draining; uvicorn: --timeout-graceful-shutdown), then flushes usage rows and exits.
+GATEWAY_SHUTDOWN_GRACE_SECONDS = env_int("GATEWAY_SHUTDOWN_GRACE_SECONDS", 20, minimum=0)
 ACTIVE_PROFILE = env_str("ACTIVE_PROFILE", "personal")
 NANOGPT_MONTHLY_QUOTA = env_int("NANOGPT_MONTHLY_QUOTA", 60000, minimum=0)
 

@@ -16,7 +16,7 @@ from contextlib import aclosing
 import orjson
 from django.conf import settings
 
-from routing import lifecycle
+from routing import draining, lifecycle
 from routing.errors import GatewayError, PayloadTooLarge, error_body
 from routing.pipeline import ChatResult, handle_chat, record_rejection
 
@@ -32,19 +32,30 @@ class ClientDisconnected(Exception):
 class GatewayASGI:
     """Serves the hot path itself, and the lifespan protocol for servers that speak it (uvicorn):
     warm the routing snapshot at start-up, flush usage rows and close upstream pools at shutdown.
-    Daphne has no lifespan; there the usage recorder flushes from a Twisted shutdown trigger."""
+    Daphne has no lifespan; there the usage recorder flushes from a Twisted shutdown trigger, and
+    SIGTERM waits for the requests counted here (routing.draining)."""
 
     def __init__(self, fallback) -> None:
         self.fallback = fallback
+        self.active_requests = 0
 
     async def __call__(self, scope, receive, send) -> None:
         lifecycle.install_twisted_shutdown_hook()
-        if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
-            await serve_chat(scope, receive, send)
-        elif scope["type"] == "lifespan":
+        draining.install_under_daphne(self._active_requests)
+        if scope["type"] == "lifespan":
             await _lifespan(receive, send)
-        else:
-            await self.fallback(scope, receive, send)
+            return
+        self.active_requests += 1
+        try:
+            if scope["type"] == "http" and scope["path"] == CHAT_PATH and scope["method"] == "POST":
+                await serve_chat(scope, receive, send)
+            else:
+                await self.fallback(scope, receive, send)
+        finally:
+            self.active_requests -= 1
+
+    def _active_requests(self) -> int:
+        return self.active_requests
 
 
 async def _lifespan(receive, send) -> None:
@@ -67,7 +78,8 @@ async def serve_chat(scope, receive, send) -> None:
         except PayloadTooLarge as error:
             record_rejection(error)
             raise
-        result = await handle_chat(raw, headers)
+        client = scope.get("client")
+        result = await handle_chat(raw, headers, client[0] if client else None)
     except ClientDisconnected:
         return
     except GatewayError as error:

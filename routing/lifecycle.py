@@ -2,7 +2,8 @@
 
 uvicorn speaks the ASGI lifespan protocol; Daphne does not, so there the shutdown runs from a
 Twisted "during shutdown" trigger, after Daphne's own "before" trigger has cancelled the open
-requests (whose cleanup records their rows): the flush then writes those too.
+requests (whose cleanup records their rows): the flush then writes those too. On SIGTERM,
+routing.draining first gives open requests the grace period to finish.
 """
 
 from __future__ import annotations

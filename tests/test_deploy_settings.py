@@ -1,0 +1,63 @@
+"""Production settings: `check --deploy` is clean with the documented environment, unsafe ones refuse to start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = ROOT / "deploy" / "production.env"
+
+
+def documented_env() -> dict[str, str]:
+    env = {}
+    for line in PRODUCTION_ENV.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            env[name.strip()] = value.strip()
+    return env
+
+
+def manage(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """Run manage.py with exactly `env` (plus PATH): nothing leaks in from the test run's environment."""
+    full_env = {"PATH": os.environ.get("PATH", ""), **env, "GATEWAY_DATA_DIR": str(tmp_path),
+                "STATIC_ROOT": str(tmp_path / "static")}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_the_documented_production_env(tmp_path):
+    env = {**documented_env(), "SECRET_KEY": secrets.token_urlsafe(50)}
+    result = manage(tmp_path, env, "check", "--deploy", "--fail-level", "WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path):
+    env = {**documented_env(), "SECRET_KEY": ""}
+    result = manage(tmp_path, env, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when GATEWAY_ENV=production" in result.stderr
+    assert not (tmp_path / "secret_key").exists()  # no silently generated per-machine key
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"DEBUG": "true"}, "DEBUG must be off when GATEWAY_ENV=production"),
+    ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set when GATEWAY_ENV=production"),
+    ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV='staging' is not one of: local, production"),
+])
+def test_unsafe_production_settings_refuse_to_start(tmp_path, override, message):
+    env = {**documented_env(), "SECRET_KEY": secrets.token_urlsafe(50), **override}
+    result = manage(tmp_path, env, "check")
+    assert result.returncode != 0 and message in result.stderr
+
+
+def test_local_defaults_need_no_configuration(tmp_path):
+    result = manage(tmp_path, {}, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "secret_key").exists()
