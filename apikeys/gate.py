@@ -16,14 +16,22 @@ from apikeys.keyformat import prefix_of
 from apikeys.limits import Grant, estimate_tokens
 from apikeys.state import key_snapshot, limiter
 
+_PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
 
-def anonymous_allowed(client_host: str | None) -> bool:
-    return settings.GATEWAY_ALLOW_ANONYMOUS and is_loopback(client_host)
+
+def anonymous_allowed(headers: Mapping[str, str], client_host: str | None) -> bool:
+    """Local mode serves a loopback client that came straight in: a request relayed by a proxy on this
+    machine also arrives from loopback, but its client is elsewhere."""
+    return (
+        settings.GATEWAY_ALLOW_ANONYMOUS
+        and is_loopback(client_host)
+        and not any(name in headers for name in _PROXY_HEADERS)
+    )
 
 
 async def authenticate_request(headers: Mapping[str, str], client_host: str | None) -> Access:
     presented = presented_key(headers)
-    anonymous = anonymous_allowed(client_host)
+    anonymous = anonymous_allowed(headers, client_host)
     if anonymous and (not presented or prefix_of(presented) is None):
         return ANONYMOUS
     return authenticate(await key_snapshot.get(), presented, anonymous_allowed=anonymous, now=time.time())

@@ -277,6 +277,8 @@ UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 *
 # --- Gateway keys, rate limits and budgets.
 # Keys are required unless this is on; then requests from loopback clients only may come without one.
 GATEWAY_ALLOW_ANONYMOUS = env_bool("GATEWAY_ALLOW_ANONYMOUS", False)
+if GATEWAY_ALLOW_ANONYMOUS and PRODUCTION:
+    raise ImproperlyConfigured("GATEWAY_ALLOW_ANONYMOUS=true is a local single-user mode, not for production.")
 # How often each process checks for key edits (revocations) made elsewhere.
 KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 0.5, minimum=0.01)
 # Log chat request/response bodies (logger "gateway.bodies"), secrets redacted. For debugging only.

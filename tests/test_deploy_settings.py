@@ -50,6 +50,7 @@ def test_production_without_secret_key_refuses_to_start(tmp_path):
     ({"DEBUG": "true"}, "DEBUG must be off when GATEWAY_ENV=production"),
     ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS must be set when GATEWAY_ENV=production"),
     ({"GATEWAY_ENV": "staging"}, "GATEWAY_ENV='staging' is not one of: local, production"),
+    ({"GATEWAY_ALLOW_ANONYMOUS": "true"}, "GATEWAY_ALLOW_ANONYMOUS=true is a local single-user mode"),
 ])
 def test_unsafe_production_settings_refuse_to_start(tmp_path, override, message):
     env = {**documented_env(), "SECRET_KEY": secrets.token_urlsafe(50), **override}
@@ -61,3 +62,4 @@ def test_local_defaults_need_no_configuration(tmp_path):
     result = manage(tmp_path, {}, "check")
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "secret_key").exists()
+

@@ -109,3 +109,15 @@ def test_ensure_key_makes_a_first_key_once_and_reports_the_mode(settings):
     out = StringIO()
     call_command("ensure_key", stdout=out)
     assert "LOCAL MODE" in out.getvalue()
+
+
+def test_the_run_command_refuses_local_mode_off_loopback():
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    result = subprocess.run(
+        ["bash", "scripts/run"], cwd=ROOT, capture_output=True, text=True, timeout=30,
+        env={"PATH": "/usr/bin:/bin", "HOST": "0.0.0.0", "GATEWAY_ALLOW_ANONYMOUS": "true"},
+    )
+    assert result.returncode == 2 and "loopback only" in result.stderr
