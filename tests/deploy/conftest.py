@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,7 +81,15 @@ class Cluster:
     upstream: MockUpstreamThread
     admin_username: str = ADMIN_USERNAME
     admin_password: str = ADMIN_PASSWORD
+    admin_key: str = ""  # a gateway key with admin rights, made at start-up
     exit_code: int | None = field(default=None)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {key or self.admin_key}"}
+
+    def create_key(self, *args: str) -> str:
+        """`manage.py create_key ARGS` against the cluster's database; returns the new key."""
+        return self.manage("create_key", "--name", f"test-{uuid.uuid4().hex[:6]}", *args).stdout.strip()
 
     def url(self, index: int = 0) -> str:
         return f"http://127.0.0.1:{self.ports[index]}"
@@ -113,7 +122,7 @@ class Cluster:
         wanted = self.config_token()
         deadline = time.monotonic() + timeout
         for url in self.urls:
-            while httpx.get(f"{url}/status", timeout=5).json()["config_version"] != wanted:
+            while httpx.get(f"{url}/status", headers=self.auth(), timeout=5).json()["config_version"] != wanted:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"{url} did not pick up config version {wanted}")
                 time.sleep(0.05)
@@ -171,7 +180,7 @@ def base_env(database_url: str, data_dir: Path) -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "GATEWAY_DATA_DIR": str(data_dir),
         # Gateway keys become required by default; the cluster's tests are loopback clients without one.
-        "GATEWAY_ALLOW_ANONYMOUS": "true",
+        "GATEWAY_ALLOW_ANONYMOUS": "false",  # as in production: every request carries a gateway key
         "ADMIN_USERNAME": ADMIN_USERNAME,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
         "CLUSTERMOCK_API_KEY": MOCK_KEY,
@@ -215,6 +224,7 @@ def start_cluster(
     cluster = Cluster(ports, database_url, REDIS_URL, env, process, log_path, upstream)
     try:
         _wait_until_healthy(cluster)
+        cluster.admin_key = cluster.create_key("--admin")
         routing_file = tmp_path / "cluster-routing.json"
         routing_file.write_text(json.dumps(mock_routing(upstream)))
         cluster.manage("import_routing", str(routing_file))
