@@ -17,6 +17,8 @@ from routing.errors import InvalidRequest, PayloadTooLarge
 MESSAGE_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 AUTO_MODEL = "auto"
 MAX_ID_LENGTH = 200
+# What is forwarded is re-encoded with orjson, which refuses more than 254 levels; translations add a few.
+MAX_JSON_DEPTH = 128
 
 # Field → (accepted Python types, human name). Checked only when present and not null.
 FIELD_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
@@ -63,6 +65,8 @@ def parse_chat_request(
         raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH:  # fewer brackets cannot nest that deep
+        check_json_depth(body)
 
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -117,6 +121,17 @@ def parse_chat_request(
         profile=profile,
         needs=frozenset(needs),
     )
+
+
+def check_json_depth(body: Any) -> None:
+    """Raises InvalidRequest (400) when `body` nests containers more than MAX_JSON_DEPTH levels deep."""
+    stack = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise InvalidRequest(f"The request body is nested more than {MAX_JSON_DEPTH} levels deep.")
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
 
 
 def _check_message(message: Any, index: int, needs: set[str]) -> None:

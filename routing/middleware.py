@@ -1,12 +1,17 @@
-"""Keep API answers in OpenAI's error shape even where Django or ninja would send an HTML page."""
+"""Keep API answers in OpenAI's error shape (Anthropic's under /v1/messages) even where Django or ninja
+would send an HTML page."""
 
 from __future__ import annotations
 
+import orjson
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpResponse
 
 from routing.errors import GatewayError, error_response
+from routing.messages.translate_response import error_body as anthropic_error_body
 
 API_PREFIX = "/v1/"
+ANTHROPIC_PREFIX = "/v1/messages"
 MESSAGES = {
     404: ("No such endpoint: {method} {path}. The API lives under /v1 (e.g. POST /v1/chat/completions).",
           "not_found"),
@@ -39,9 +44,12 @@ class OpenAIErrorPagesMiddleware:
         if response.get("content-type", "").startswith("application/json"):
             return response
         template, code = MESSAGES[response.status_code]
-        error = GatewayError(template.format(method=request.method, path=request.path),
-                             status=response.status_code, code=code)
-        converted = error_response(error)
+        message = template.format(method=request.method, path=request.path)
+        if request.path.startswith(ANTHROPIC_PREFIX):
+            converted = HttpResponse(orjson.dumps(anthropic_error_body(response.status_code, message)),
+                                     status=response.status_code, content_type="application/json")
+        else:
+            converted = error_response(GatewayError(message, status=response.status_code, code=code))
         if "allow" in response:
             converted["allow"] = response["allow"]
         return converted

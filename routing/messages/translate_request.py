@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from routing.chat_request import check_json_depth
 from routing.errors import InvalidRequest
 
 SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
@@ -31,6 +32,7 @@ SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 def to_openai_request(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    check_json_depth(body)  # before any translation recurses into it
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required: a gateway model id, 'auto' or 'auto:<role>'.", param="model")

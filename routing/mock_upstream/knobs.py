@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-MODES = frozenset({"normal", "hang", "drop", "drop_mid_stream", "truncate_stream", "empty_200", "error_in_200"})
+MODES = frozenset({
+    "normal", "hang", "drop", "drop_mid_stream", "truncate_stream", "empty_200", "error_in_200",
+    "reset", "reset_mid_stream", "garbage_mid_stream", "oversize",
+})
 
 DEFAULT_KNOBS: dict[str, Any] = {
     "latency_ms": 0,  # delay before the response headers
@@ -18,11 +21,22 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "error_body": None,  # overrides the error body (status != 200 or mode error_in_200)
     "fail_times": None,  # None: the failure always applies; N: only the first N matching requests
     "mode": "normal",
+    "headers": None,  # extra response headers {name: value}, e.g. a `location` for a 3xx status
+    "oversize_bytes": 65 * 1024 * 1024,  # length of the reply text in mode `oversize`
+    "cut_after_events": None,  # None: a whole stream; N: only the first N SSE events, then a clean end
 }
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_header(name: Any, value: Any) -> bool:
+    """A header the mock can send as is: a token name, a value without line breaks (no injection)."""
+    return (
+        isinstance(name, str) and isinstance(value, str) and bool(name) and name.isascii() and value.isascii()
+        and not any(c in name for c in " \t\r\n:") and "\r" not in value and "\n" not in value
+    )
 
 
 def validate_knobs(knobs: Mapping[str, Any]) -> dict[str, Any]:
@@ -40,8 +54,12 @@ def validate_knobs(knobs: Mapping[str, Any]) -> dict[str, Any]:
             ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
         elif key == "status":
             ok = isinstance(value, int) and not isinstance(value, bool) and 200 <= value <= 599
-        elif key == "fail_times":
+        elif key in ("fail_times", "cut_after_events"):
             ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+        elif key == "oversize_bytes":
+            ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        elif key == "headers":
+            ok = value is None or (isinstance(value, Mapping) and all(_is_header(n, v) for n, v in value.items()))
         else:  # error_body: any JSON value, or a raw string
             ok = True
         if not ok:
@@ -51,7 +69,7 @@ def validate_knobs(knobs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def is_failure(knobs: Mapping[str, Any]) -> bool:
-    return knobs["status"] != 200 or knobs["mode"] != "normal"
+    return knobs["status"] != 200 or knobs["mode"] != "normal" or knobs["cut_after_events"] is not None
 
 
 class MockConfig:

@@ -1,7 +1,7 @@
 """The asyncio server: a raw `asyncio.Protocol` per connection (no framework, so the mock is never
 the bottleneck of a benchmark), a small router, and the "plan" each request turns into.
 
-A plan is a list of `(delay_seconds, item)` steps, item being bytes to write, `CLOSE` or `HANG`.
+A plan is a list of `(delay_seconds, item)` steps, item being bytes to write, `CLOSE`, `RESET` or `HANG`.
 Zero-delay steps run inline in `data_received`; the rest of a plan runs in a task, and later
 pipelined requests wait in the buffer until it finishes.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+import struct
 import time
 from collections import deque
 from typing import Any
@@ -33,12 +35,17 @@ from .http1 import (
 from .knobs import MockConfig
 
 CLOSE = object()  # close the connection once what was written is flushed (a FIN, not a reset)
+RESET = object()  # abort the connection with a TCP RST: what a crashed proxy or a firewall sends
 HANG = object()  # answer nothing until the client goes away
 Plan = list[tuple[float, Any]]
 
 logger = logging.getLogger(__name__)
 
 LOG_SIZE = 200
+RESET_DELAY = 0.05  # mid-body resets wait this long, so the bytes before them reach the client first
+# Not SSE at all, then a `data:` line that is not JSON, in one block: what a broken proxy might inject.
+GARBAGE_EVENT = b"\x00\xff<html><body>502 Bad Gateway</body></html>\ndata: {\"choices\": [tru\n\n"
+GARBAGE_BODY = b"<html><body>502 Bad Gateway</body></html>\x00\xff"
 MAX_CHOICES = 128
 _BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -80,6 +87,13 @@ class _Connection(asyncio.Protocol):
         self.closing = True
         self.transport.close()
 
+    def _reset(self) -> None:
+        self.closing = True
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: close() sends a RST and drops whatever is unsent
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
     def _drain(self) -> None:
         while not self.busy and not self.closing:
             try:
@@ -114,6 +128,9 @@ class _Connection(asyncio.Protocol):
             if item is CLOSE:
                 self._close()
                 return
+            if item is RESET:
+                self._reset()
+                return
             self.transport.write(item)
         if not keep_alive:
             self._close()
@@ -130,6 +147,9 @@ class _Connection(asyncio.Protocol):
                 if item is CLOSE:
                     self._close()
                     return
+                if item is RESET:
+                    self._reset()
+                    return
                 self.transport.write(item)
         except asyncio.CancelledError:
             return  # the client went away (or the server stopped) mid-plan
@@ -144,8 +164,8 @@ class _Connection(asyncio.Protocol):
 class MockUpstream:
     """A deterministic OpenAI chat-completions upstream on loopback.
 
-    Construct with default knobs (`latency_ms`, `chunks`, `chunk_delay_ms`, `status`, `error_body`,
-    `fail_times`, `mode`) and optional per-model overrides; raises ValueError on unknown knobs.
+    Construct with default knobs (see `knobs.DEFAULT_KNOBS`) and optional per-model overrides;
+    raises ValueError on unknown knobs.
     All methods must be called on the event loop it runs on (see `start_in_thread` otherwise).
     """
 
@@ -294,12 +314,14 @@ class MockUpstream:
         latency = knobs["latency_ms"] / 1000
         mode = knobs["mode"]
         stream = body.get("stream") is True
-        rid = b"x-request-id: req_mock_%d\r\n" % self.requests
+        rid = b"x-request-id: req_mock_%d\r\n" % self.requests + _header_lines(knobs["headers"])
 
         if mode == "hang":
             return [(latency, HANG)]
         if mode == "drop":
             return [(latency, CLOSE)]
+        if mode == "reset":
+            return [(latency, RESET)]
         if mode == "empty_200":
             if stream:
                 return [(latency, stream_head(keep_alive, rid) + LAST_CHUNK)]
@@ -312,14 +334,17 @@ class MockUpstream:
                     (0.0, chunk(b"data: " + payload + b"\n\n") + LAST_CHUNK),
                 ]
             return [(latency, json_response(200, payload, keep_alive, rid))]
+        if mode == "garbage_mid_stream" and not stream:
+            return [(latency, json_response(200, GARBAGE_BODY, keep_alive, rid))]
         status = knobs["status"]
         if mode == "normal" and status != 200:
             extra = rid + b"retry-after: 1\r\n" if status == 429 else rid
             return [(latency, json_response(status, _error_bytes(knobs, status, model), keep_alive, extra))]
 
-        # a real reply; drop_mid_stream and truncate_stream cut it short
+        # a real reply; the *_mid_stream modes, truncate_stream and cut_after_events cut it short
         messages = body["messages"]
-        reply = wire.decide_reply(body)
+        oversize = mode == "oversize"
+        reply = wire.Reply(text="x" * knobs["oversize_bytes"]) if oversize else wire.decide_reply(body)
         n = body.get("n")
         n = min(n, MAX_CHOICES) if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
         call_ids = [self._next_call_id() if reply.tool_name else "" for _ in range(n)]
@@ -329,30 +354,33 @@ class MockUpstream:
 
         if not stream:
             payload = orjson.dumps(wire.completion(cid, created, model, reply, call_ids, prompt))
-            if mode == "drop_mid_stream":  # promise the whole body, send half, close
-                return [
-                    (latency, json_head(200, len(payload), keep_alive, rid) + payload[: len(payload) // 2]),
-                    (0.0, CLOSE),
-                ]
+            if mode in ("drop_mid_stream", "reset_mid_stream"):  # promise the whole body, send half, cut
+                cut = (0.0, CLOSE) if mode == "drop_mid_stream" else (RESET_DELAY, RESET)
+                return [(latency, json_head(200, len(payload), keep_alive, rid) + payload[: len(payload) // 2]), cut]
             if mode == "truncate_stream":  # a well-framed response whose JSON is cut off
                 payload = payload[: len(payload) // 2]
             return [(latency, json_response(200, payload, keep_alive, rid))]
 
-        events = wire.stream_events(cid, created, model, reply, call_ids, prompt, body, knobs["chunks"])
+        chunks = 1 if oversize else knobs["chunks"]
+        events = wire.stream_events(cid, created, model, reply, call_ids, prompt, body, chunks)
         delay = knobs["chunk_delay_ms"] / 1000
+        steps: Plan = [(0.0, e) for e in events.first]
+        for group in events.pieces if mode in ("normal", "oversize") else events.pieces[:2]:
+            steps += [(delay if i == 0 else 0.0, e) for i, e in enumerate(group)]
         plan: Plan = [(latency, stream_head(keep_alive, rid))]
-        plan += [(0.0, chunk(e)) for e in events.first]
-        for group in events.pieces if mode == "normal" else events.pieces[:2]:
-            plan += [(delay if i == 0 else 0.0, chunk(e)) for i, e in enumerate(group)]
-        if mode == "drop_mid_stream":
-            plan.append((0.0, CLOSE))
-            return plan
-        if mode == "truncate_stream":
-            plan.append((0.0, LAST_CHUNK))
-            return plan
-        plan += [(delay if i == 0 else 0.0, chunk(e)) for i, e in enumerate(events.finish)]
-        plan += [(0.0, chunk(e)) for e in events.tail[:-1]]
-        plan.append((0.0, chunk(events.tail[-1]) + LAST_CHUNK))
+        ending = {"drop_mid_stream": (0.0, CLOSE), "reset_mid_stream": (RESET_DELAY, RESET),
+                  "truncate_stream": (0.0, LAST_CHUNK)}.get(mode)
+        if ending is not None:
+            return plan + [(d, chunk(e)) for d, e in steps] + [ending]
+        if mode == "garbage_mid_stream":  # then the rest, so a relay that skipped the garbage would finish
+            steps.append((0.0, GARBAGE_EVENT))
+        steps += [(delay if i == 0 else 0.0, e) for i, e in enumerate(events.finish)]
+        steps += [(0.0, e) for e in events.tail]
+        if knobs["cut_after_events"] is not None:
+            steps = steps[: knobs["cut_after_events"]]
+        plan += [(d, chunk(e)) for d, e in steps]
+        last_delay, last = plan[-1]
+        plan[-1] = (last_delay, last + LAST_CHUNK)
         return plan
 
     def _next_call_id(self) -> str:
@@ -362,6 +390,11 @@ class MockUpstream:
 
 def _json(status: int, payload: Any, req: Request) -> Plan:
     return [(0.0, json_response(status, orjson.dumps(payload), req.keep_alive))]
+
+
+def _header_lines(headers: dict[str, str] | None) -> bytes:
+    """The `headers` knob as header lines (validated: ASCII, no line breaks)."""
+    return b"".join(f"{name}: {value}\r\n".encode() for name, value in (headers or {}).items())
 
 
 def _error_bytes(knobs: dict[str, Any], status: int, model: str) -> bytes:

@@ -23,6 +23,7 @@ from routing.providers.http import (
     UpstreamResponse,
     UpstreamTransportError,
 )
+from routing.providers.sse import SSEDecoder
 from routing.providers.translation import TranslationError
 from routing.snapshot import ModelSpec, ProviderSpec
 
@@ -140,7 +141,7 @@ class Provider(ABC):
         from the response. The response is closed either way."""
         try:
             if response.status != 200:
-                raise await status_error(response)
+                raise await self._refusal(response, status_error)
             return await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
         except UpstreamTransportError as exc:
             raise self.transport_error(exc) from exc
@@ -153,10 +154,27 @@ class Provider(ABC):
         """The response, if it is a 200 to stream from; else its error (and the response closed)."""
         if response.status != 200:
             try:
-                raise await status_error(response)
+                raise await self._refusal(response, status_error)
             finally:
                 await response.aclose()
         return response
+
+    async def _refusal(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> ProviderError:
+        if 300 <= response.status < 400:
+            # Never followed (it could carry the key elsewhere). The client's request was fine: another
+            # provider may serve it, and the operator should check this provider's base URL.
+            return ProviderError(
+                f"Provider '{self.spec.name}' answered with a redirect ({response.status}), which the gateway "
+                "does not follow: check its base URL.", retryable=True, status=502,
+                upstream_status=response.status, code="upstream_redirect",
+            )
+        return await status_error(response)
+
+    def sse_decoder(self) -> SSEDecoder:
+        """A decoder for this provider's stream: one event may be no larger than a whole answer."""
+        return SSEDecoder(max_event_bytes=settings.UPSTREAM_MAX_RESPONSE_BYTES)
 
     def translation_error(self, exc: TranslationError) -> ProviderError:
         """A request this provider cannot take: unsupported features fall back, a wrong request is a 400."""

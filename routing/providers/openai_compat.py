@@ -17,7 +17,6 @@ from routing.providers.base import (
     Usage,
 )
 from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
-from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
 GATEWAY_FIELDS = ("role", "conversation_id", "profile")
@@ -115,9 +114,11 @@ class OpenAIChatStream(ChatStream):
         self._provider = provider
         self._response = response
         self._chunks = response.iter_chunks()
-        self._decoder = SSEDecoder()
+        self._decoder = provider.sse_decoder()
         self._ready: list[bytes] = []
-        self._finished = False  # a finish_reason was seen
+        # Choice indexes seen, and those that got a finish_reason: with n > 1, one finished choice is not the answer.
+        self._started: set[int] = set()
+        self._finished: set[int] = set()
         self._done = False
 
     async def __anext__(self) -> StreamEvent:
@@ -132,10 +133,10 @@ class OpenAIChatStream(ChatStream):
             if self._done:
                 raise StopAsyncIteration
             try:
-                chunk = await self._chunks.__anext__()
+                self._ready.extend(self._decoder.feed(await self._chunks.__anext__()))
             except StopAsyncIteration:
                 await self.aclose()
-                if self._finished and not self._decoder.pending():
+                if self._finished and self._started <= self._finished and not self._decoder.pending():
                     self._done = True  # some servers omit [DONE] after a finished answer
                     raise StopAsyncIteration from None
                 raise ProviderError(
@@ -145,7 +146,6 @@ class OpenAIChatStream(ChatStream):
             except UpstreamTransportError as exc:
                 await self.aclose()
                 raise self._provider.transport_error(exc) from exc
-            self._ready.extend(self._decoder.feed(chunk))
 
     def _event(self, data: bytes) -> StreamEvent:
         try:
@@ -163,8 +163,11 @@ class OpenAIChatStream(ChatStream):
         if "error" in chunk and chunk["error"]:
             raise self._provider._embedded_error(chunk)
         for choice in chunk.get("choices") or ():
-            if isinstance(choice, dict) and choice.get("finish_reason"):
-                self._finished = True
+            if isinstance(choice, dict):
+                index = choice.get("index") if isinstance(choice.get("index"), int) else 0
+                self._started.add(index)
+                if choice.get("finish_reason"):
+                    self._finished.add(index)
         return StreamEvent(data=data, chunk=chunk)
 
     async def aclose(self) -> None:

@@ -8,21 +8,44 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from routing.providers.http import UpstreamBodyTooLarge
+
 
 class SSEDecoder:
-    def __init__(self) -> None:
-        self._buffer = b""
+    """`max_event_bytes`: an event still unfinished past this size raises UpstreamBodyTooLarge.
+
+    Reads that cannot end an event are only queued, so a huge event costs linear time, not quadratic.
+    """
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._parts: list[bytes] = []  # what arrived since the last complete event
+        self._size = 0
+        self._tail = b""  # its last bytes: a separator may straddle two reads
+        self._max = max_event_bytes
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        buffer = self._buffer + chunk
+        if b"\n\n" not in (self._tail + chunk).replace(b"\r\n", b"\n"):
+            self._queue(chunk)
+            return []
+        buffer = b"".join(self._parts) + chunk
         if b"\r" in buffer:
             buffer = buffer.replace(b"\r\n", b"\n")
-        *events, self._buffer = buffer.split(b"\n\n")
+        *events, rest = buffer.split(b"\n\n")
+        self._parts, self._size, self._tail = [], 0, b""
+        self._queue(rest)
         return [data for data in map(_event_data, events) if data is not None]
 
     def pending(self) -> bytes:
         """What arrived after the last complete event: non-empty means the stream was cut mid-event."""
-        return self._buffer.strip()
+        return b"".join(self._parts).strip()
+
+    def _queue(self, data: bytes) -> None:
+        if data:
+            self._parts.append(data)
+            self._size += len(data)
+            self._tail = (self._tail + data[-3:])[-3:]
+        if self._max is not None and self._size > self._max:
+            raise UpstreamBodyTooLarge(f"a stream event larger than {self._max} bytes")
 
 
 def _event_data(event: bytes) -> bytes | None:

@@ -27,7 +27,6 @@ from routing.providers.base import (
     Usage,
 )
 from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
-from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -109,7 +108,7 @@ class AnthropicChatStream(ChatStream):
         self._provider = provider
         self._response = response
         self._chunks = response.iter_chunks()
-        self._decoder = SSEDecoder()
+        self._decoder = provider.sse_decoder()
         self._translator = translator
         self._ready: deque[StreamEvent] = deque()
         self._failure: ProviderError | None = None  # raised once the chunks translated before it are out
@@ -126,14 +125,14 @@ class AnthropicChatStream(ChatStream):
                 await self.aclose()
                 raise StopAsyncIteration
             try:
-                chunk = await self._chunks.__anext__()
+                payloads = self._decoder.feed(await self._chunks.__anext__())
             except StopAsyncIteration:
                 self._at_end()
                 continue
-            except UpstreamTransportError as exc:
+            except UpstreamTransportError as exc:  # a broken connection, or an event over the size limit
                 await self.aclose()
                 raise self._provider.transport_error(exc) from exc
-            self._consume(self._decoder.feed(chunk))
+            self._consume(payloads)
 
     def _at_end(self) -> None:
         """The upstream closed: a last event may lack its blank line; anything else is a cut answer."""

@@ -27,7 +27,6 @@ from routing.providers.google.auth import VertexAuthError, tokens, vertex_settin
 from routing.providers.google.request import TranslationError, to_gemini_request
 from routing.providers.google.response import BlockedPrompt, StreamTranslator, completion_from_gemini
 from routing.providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
-from routing.providers.sse import SSEDecoder
 from routing.snapshot import ModelSpec
 
 _VERSIONED = re.compile(r"/v1(alpha|beta|beta1)?$")
@@ -198,7 +197,7 @@ class GeminiChatStream(ChatStream):
         self._provider = provider
         self._response = response
         self._chunks = response.iter_chunks()
-        self._decoder = SSEDecoder()
+        self._decoder = provider.sse_decoder()
         self._translator = translator
         self._ready: list[dict] = []
         self._error: ProviderError | None = None  # raised once the chunks read before it are delivered
@@ -221,7 +220,7 @@ class GeminiChatStream(ChatStream):
     async def _read(self) -> None:
         name = self._provider.spec.name
         try:
-            chunk = await self._chunks.__anext__()
+            events = self._decoder.feed(await self._chunks.__anext__())
         except StopAsyncIteration:
             await self.aclose()
             self._feed(self._decoder.feed(b"\n\n"))  # an unterminated last event (raises if it is cut)
@@ -233,7 +232,7 @@ class GeminiChatStream(ChatStream):
             return
         except UpstreamTransportError as exc:
             raise self._provider.transport_error(exc) from exc
-        self._feed(self._decoder.feed(chunk))
+        self._feed(events)
 
     def _feed(self, events: list[bytes]) -> None:
         name = self._provider.spec.name
