@@ -28,11 +28,13 @@ async def startup() -> None:
 
 
 async def shutdown() -> None:
-    """Write every buffered usage row, then close the upstream connection pools."""
+    """Write every buffered usage row and the last spend to the shared limiter, then close the pools."""
+    from apikeys.state import limiter
     from routing.providers.clients import clients
     from usage.state import recorder
 
     await recorder.aclose()
+    await limiter.aclose()
     await clients.aclose()
 
 
