@@ -38,7 +38,11 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["provider", "created_at"], name="usage_provider_time")]
+        indexes = [
+            models.Index(fields=["provider", "created_at"], name="usage_provider_time"),
+            # a key's spend this month: budgets (seeded when keys load) and the keys admin
+            models.Index(fields=["api_key_prefix", "created_at"], name="usage_key_time"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.model or self.requested_model} {self.status_code}"
