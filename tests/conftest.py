@@ -80,6 +80,10 @@ class GatewayProcess:
     def base_url(self) -> str:
         return f"{self.url}/v1"
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def status(self) -> dict:
         headers = {"authorization": f"Bearer {self.admin_key}"} if self.admin_key else {}
         return httpx.get(f"{self.url}/status", headers=headers, timeout=5).json()
@@ -141,14 +145,23 @@ def gateway_env(db_env: dict[str, str], **overrides: str) -> dict[str, str]:
     return env
 
 
+def server_command(server: str, port: int, env: dict[str, str]) -> list[str]:
+    """Daphne (the default), or uvicorn as scripts/run starts it."""
+    if server == "daphne":
+        return ["daphne", "-b", "127.0.0.1", "-p", str(port)]
+    grace = env.get("GATEWAY_SHUTDOWN_GRACE_SECONDS", "20")
+    return ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--timeout-graceful-shutdown", grace]
+
+
 def launch_gateway(
-    env: dict[str, str], log_path: Path, port: int | None = None, start_timeout: float = 60
+    env: dict[str, str], log_path: Path, port: int | None = None, start_timeout: float = 60, server: str = "daphne"
 ) -> GatewayProcess:
-    """Start Daphne on the test database and wait until /health answers."""
+    """Start a gateway process on the test database and wait until /health answers."""
     port = port or free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
+        [sys.executable, "-m", *server_command(server, port, env), "gateway_project.asgi:application"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     log.close()  # the child holds its own descriptor

@@ -9,11 +9,7 @@ timeout (tests/conftest.py); bounds below leave room for a loaded two-core CI ma
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -22,12 +18,11 @@ import pytest
 
 from routing.mock_upstream import start_in_thread
 from tests.conftest import (
-    FREE_KEY,
-    MOCK_KEY,
-    ROOT,
     GatewayProcess,
     database_env,
-    free_port,
+    gateway_env,
+    launch_gateway,
+    stop_gateway,
     usage_rows,
 )
 from tests.routing.test_bad_input import assert_openai_error
@@ -267,48 +262,17 @@ def test_garbage_instead_of_an_answer_falls_back(gateway, upstream):
 @pytest.fixture(scope="module")
 def capped_process(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[GatewayProcess]:
     """A second gateway process, as tests/conftest.py starts one, that refuses answers over 1 MiB."""
-    port = free_port()
     log_path = tmp_path_factory.mktemp("capped-gateway") / "daphne.log"
     with django_db_blocker.unblock():
         db_env = database_env()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DB_PATH")},
-        **db_env,
-        "MOCKAI_API_KEY": MOCK_KEY,
-        "MOCKFREE_API_KEY": FREE_KEY,
-        "ROUTING_REFRESH_SECONDS": "0.05",
-        "USAGE_FLUSH_INTERVAL": "0.05",
-        "ACTIVE_PROFILE": "personal",
-        "UPSTREAM_CONNECT_TIMEOUT": "1",
-        "CIRCUIT_FAILURE_THRESHOLD": "1000000",
-        "UPSTREAM_MAX_RESPONSE_BYTES": str(CAPPED_RESPONSE_BYTES),
-        "GATEWAY_ALLOW_ANONYMOUS": "1",  # loopback test clients come without a gateway key
-        "USAGE_JOURNAL_DIR": str(log_path.parent / "journal"),  # its own, never the main gateway's
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "gateway_project.asgi:application"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        gateway = GatewayProcess(f"http://127.0.0.1:{port}", process, log_path)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    if httpx.get(f"{gateway.url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"capped gateway did not start:\n{gateway.logs()}")
-                time.sleep(0.1)
-            yield gateway
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    env = gateway_env(
+        db_env,
+        UPSTREAM_MAX_RESPONSE_BYTES=str(CAPPED_RESPONSE_BYTES),
+        USAGE_JOURNAL_DIR=str(log_path.parent / "journal"),  # its own, never the main gateway's
+    )
+    gateway = launch_gateway(env, log_path)
+    yield gateway
+    stop_gateway(gateway)
 
 
 @pytest.fixture
