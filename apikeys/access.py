@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from ipaddress import ip_address
 
 from apikeys.keyformat import digest, prefix_of
-from routing.errors import GatewayError
+from core.errors import GatewayError
 from routing.selection import Candidate
 
 # Compared against when no key matches, so an unknown key costs the same work as a wrong one.

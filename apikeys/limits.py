@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 
 from apikeys.access import KeySpec
-from routing.errors import GatewayError
+from core.errors import GatewayError
 
 logger = logging.getLogger(__name__)
 

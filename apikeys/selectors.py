@@ -9,7 +9,7 @@ from django.db.models import Sum
 from apikeys.access import KeySnapshot, KeySpec
 from apikeys.limits import current_month
 from apikeys.models import GatewayKey
-from routing.models import ConfigVersion
+from core.versions import version_token
 from usage.models import UsageRecord
 from usage.selectors import month_start
 
@@ -58,5 +58,4 @@ def build_key_snapshot() -> KeySnapshot:
 
 
 def read_keys_token() -> str | None:
-    token = ConfigVersion.objects.filter(key=KEYS_VERSION_KEY).values_list("token", flat=True).first()
-    return str(token) if token else None
+    return version_token(KEYS_VERSION_KEY)

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
 from django.utils import timezone
 
 from apikeys.keyformat import generate_key
 from apikeys.models import GatewayKey
 from apikeys.selectors import KEYS_VERSION_KEY
-from routing.models import ConfigVersion, Profile
+from core.versions import changed_on_commit
+from routing.models import Profile
 
 
 def keys_changed() -> None:
     """After commit, give the keys a new version: every process reloads them (revocations included)."""
-    if any(entry[1] is _apply_change for entry in connection.run_on_commit):
-        return
-    transaction.on_commit(_apply_change)
+    changed_on_commit(KEYS_VERSION_KEY, _invalidate_local)
 
 
-def _apply_change() -> None:
+def _invalidate_local() -> None:
     from apikeys.state import key_snapshot
 
-    ConfigVersion.objects.update_or_create(key=KEYS_VERSION_KEY, defaults={"token": uuid.uuid4()})
     key_snapshot.invalidate()
 
 

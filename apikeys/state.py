@@ -7,7 +7,7 @@ from django.conf import settings
 from apikeys.access import KeySnapshot
 from apikeys.limits import LocalLimiter, RedisLimiter
 from apikeys.selectors import build_key_snapshot, read_keys_token
-from routing.snapshot import SnapshotHolder
+from core.snapshots import SnapshotHolder
 
 limiter: LocalLimiter | RedisLimiter = RedisLimiter(settings.REDIS_URL) if settings.REDIS_URL else LocalLimiter()
 

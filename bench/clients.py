@@ -94,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     upstream = subprocess.Popen(
-        ["taskset", "-c", "1", sys.executable, "-m", "routing.mock_upstream", "--port", str(port), "--chunks", "5"],
+        ["taskset", "-c", "1", sys.executable, "-m", "mock_upstream", "--port", str(port), "--chunks", "5"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -4,8 +4,8 @@
 
 - `routing.selection.select_candidates` on the shipped routing configuration (data/model_routing.json,
   built by hand if it cannot be imported): `auto` with a role, and a named model with fallbacks;
-- `routing.chat_request.parse_chat_request` on a small body (2 messages) and a large one (100);
-- `routing.providers.sse.SSEDecoder.feed` on a recorded OpenAI stream, fed event by event (as a
+- `proxy.chat_request.parse_chat_request` on a small body (2 messages) and a large one (100);
+- `providers.sse.SSEDecoder.feed` on a recorded OpenAI stream, fed event by event (as a
   provider sends them) and in 1 KiB pieces that split events;
 - `apikeys.access.authenticate` (a valid key among 1,000, and an unknown one) and the in-process
   limiter's `acquire` + `settle` for a key with RPM, TPM and a budget;
@@ -34,7 +34,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SSE_FIXTURE = ROOT.parent / "shared" / "fixtures" / "wire" / "openai" / "chat_completion_stream_include_usage.sse"
+SSE_FIXTURE = ROOT / "tests" / "fixtures" / "wire" / "openai" / "chat_completion_stream_include_usage.sse"
 
 perf = time.perf_counter
 
@@ -141,7 +141,7 @@ def build_by_hand() -> str:
 
 
 def bench_selection(min_time: float, repeat: int) -> dict:
-    from routing.errors import GatewayError
+    from core.errors import GatewayError
     from routing.selection import resolve_profile, select_candidates
     from routing.selectors import build_routing_snapshot
 
@@ -193,7 +193,7 @@ def chat_body(messages: int) -> bytes:
 def bench_parse(min_time: float, repeat: int) -> dict:
     from django.conf import settings
 
-    from routing.chat_request import parse_chat_request
+    from proxy.chat_request import parse_chat_request
     from routing.selectors import build_routing_snapshot
 
     roles = build_routing_snapshot().roles
@@ -214,7 +214,7 @@ def bench_parse(min_time: float, repeat: int) -> dict:
 
 
 def bench_sse(min_time: float, repeat: int) -> dict:
-    from routing.providers.sse import SSEDecoder
+    from providers.sse import SSEDecoder
 
     if not SSE_FIXTURE.exists():
         return {"skipped": f"{SSE_FIXTURE} not found"}

@@ -492,7 +492,7 @@ class Bench:
         port = free_port()
         env = base_env()
         argv = [
-            str(ROOT / ".venv" / "bin" / "python"), "-m", "routing.mock_upstream", "--host", HOST,
+            str(ROOT / ".venv" / "bin" / "python"), "-m", "mock_upstream", "--host", HOST,
             "--port", str(port), "--chunks", str(STREAM_CHUNKS),
         ]  # fmt: skip
         target = Target("direct", port, UPSTREAM_MODEL, UPSTREAM_PACED_MODEL, "upstream")

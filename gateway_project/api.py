@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ninja import NinjaAPI
 
-from routing.api import router as routing_router
-from routing.api import status_router
-from routing.errors import install_error_handlers
-from routing.messages.api import router as messages_router
+from core.errors import install_error_handlers
+from proxy.fronts.api import router as routing_router
+from proxy.fronts.api import status_router
+from proxy.fronts.messages.api import router as messages_router
 
 api = NinjaAPI(
     title="LLM Gateway",

@@ -18,7 +18,7 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from routing.asgi import GatewayASGI  # noqa: E402
+from proxy.fronts.asgi import GatewayASGI  # noqa: E402
 
 application = GatewayASGI(ProtocolTypeRouter({"http": http_app}))
 

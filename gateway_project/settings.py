@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "core",
     "routing",
     "prompts",
     "usage",
@@ -131,7 +132,7 @@ MIDDLEWARE = [
     "admin_login.middleware.AdminLoginLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "routing.middleware.OpenAIErrorPagesMiddleware",
+    "proxy.fronts.middleware.OpenAIErrorPagesMiddleware",
 ]
 
 ROOT_URLCONF = "gateway_project.urls"
@@ -245,7 +246,7 @@ LOGGING = {
 # --- Gateway behaviour.
 PORT = env_int("PORT", 8090, minimum=1)
 # On SIGTERM a process stops accepting connections and gives open requests and streams this long to
-# finish (routing.draining; uvicorn: --timeout-graceful-shutdown), then flushes usage rows and exits.
+# finish (core.draining; uvicorn: --timeout-graceful-shutdown), then flushes usage rows and exits.
 GATEWAY_SHUTDOWN_GRACE_SECONDS = env_int("GATEWAY_SHUTDOWN_GRACE_SECONDS", 20, minimum=0)
 ACTIVE_PROFILE = env_str("ACTIVE_PROFILE", "personal")
 NANOGPT_MONTHLY_QUOTA = env_int("NANOGPT_MONTHLY_QUOTA", 60000, minimum=0)
@@ -265,6 +266,9 @@ CIRCUIT_COOLDOWN_SECONDS = env_float("CIRCUIT_COOLDOWN_SECONDS", 30.0, minimum=0
 
 # How often each process checks whether another process (or the admin) changed the routing config.
 ROUTING_REFRESH_SECONDS = env_float("ROUTING_REFRESH_SECONDS", 1.0, minimum=0.01)
+
+# Threads for the gateway's own DB reads (snapshot builds, /status, per-request reads); writes have their own.
+GATEWAY_DB_READ_THREADS = env_int("GATEWAY_DB_READ_THREADS", 2, minimum=1)
 
 # How long a thread may hold the GIL before the event loop gets it back (Python's default: 5 ms).
 GIL_SWITCH_INTERVAL_SECONDS = env_float("GIL_SWITCH_INTERVAL_SECONDS", 0.0005, minimum=0.0001)

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class PromptsConfig(AppConfig):
     name = "prompts"
+
+    def ready(self) -> None:
+        from prompts import signals
+
+        signals.connect()

@@ -28,6 +28,7 @@ from routing.config_io.document import (
     role_sort_key,
 )
 from routing.models import Role
+from routing.services import config_bulk_edit
 
 __all__ = [
     "ConfigError",
@@ -180,7 +181,7 @@ def strategies_import(data: dict[str, Any], *, prune: bool = False) -> ImportSum
     """
     strategies = parse_strategies(data)
     summary = ImportSummary()
-    with transaction.atomic():
+    with config_bulk_edit(), transaction.atomic():
         for name, strategy in strategies.items():
             role, role_status = upsert(Role, {"name": name}, {})
             if role_status == "created":

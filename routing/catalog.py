@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from routing.errors import ModelNotFound
+from core.errors import ModelNotFound
+from providers.specs import ModelSpec
 from routing.selection import DEFAULT_ROLE
-from routing.snapshot import ModelSpec, RoutingSnapshot
+from routing.snapshot import RoutingSnapshot
 
 GATEWAY_OWNER = "llm-gateway"
 

@@ -5,8 +5,6 @@ Secrets never live here: a provider row names the environment variable that hold
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -172,17 +170,3 @@ class Profile(models.Model):
     @property
     def tier_order(self) -> list[str]:
         return [tier for tier in self.tiers.split(",") if tier]
-
-
-class ConfigVersion(models.Model):
-    """One row whose token changes on every routing edit; each process polls it to drop its snapshot.
-
-    A random token rather than a counter, so a table flushed and refilled never repeats a version.
-    """
-
-    key = models.CharField(max_length=32, primary_key=True)
-    token = models.UUIDField(default=uuid.uuid4)
-    changed_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"{self.key}: {self.token}"

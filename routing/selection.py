@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from routing.chat_request import AUTO_MODEL
-from routing.errors import ModelNotAvailable, ModelNotFound
-from routing.snapshot import ModelSpec, ProfileSpec, ProviderSpec, RoutingSnapshot
+from core.errors import ModelNotAvailable, ModelNotFound
+from providers.specs import ModelSpec, ProviderSpec
+from routing.snapshot import ProfileSpec, RoutingSnapshot
+
+AUTO_MODEL = "auto"  # the model id that routes by role ranking; `auto:<role>` names the role
 
 DEFAULT_ROLE = "general"
 ALL_TIERS = ("free", "paid", "enterprise")

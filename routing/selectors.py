@@ -7,9 +7,11 @@ import time
 
 from django.conf import settings
 
-from routing.models import ConfigVersion, Model, Profile, Provider, RankingEntry, Role
-from routing.providers import supported_kinds
-from routing.snapshot import ModelSpec, ProfileSpec, ProviderSpec, RankedModel, RoutingSnapshot
+from core.versions import version_token
+from providers import supported_kinds
+from providers.specs import ModelSpec, ProviderSpec
+from routing.models import Model, Profile, Provider, RankingEntry, Role
+from routing.snapshot import ProfileSpec, RankedModel, RoutingSnapshot
 
 CONFIG_VERSION_KEY = "routing"
 
@@ -89,5 +91,4 @@ def build_routing_snapshot() -> RoutingSnapshot:
 
 
 def read_config_token() -> str | None:
-    token = ConfigVersion.objects.filter(key=CONFIG_VERSION_KEY).values_list("token", flat=True).first()
-    return str(token) if token else None
+    return version_token(CONFIG_VERSION_KEY)

@@ -6,7 +6,7 @@ when the app does not serve static files), then starts and supervises:
 - one Celery worker and one Celery beat (django-celery-beat's DatabaseScheduler),
 all sharing DATABASE_URL and REDIS_URL. Their output is relayed line by line, prefixed with the name.
 
-SIGTERM or Ctrl-C is forwarded (as SIGTERM) to every process; each drains (routing.draining) and the
+SIGTERM or Ctrl-C is forwarded (as SIGTERM) to every process; each drains (core.draining) and the
 runner exits once all have, with status 0 when all exited cleanly. A process that dies on its own takes
 the others down too (exit status 1), so a supervisor (systemd, a container runtime) restarts the set.
 Processes still running GATEWAY_SHUTDOWN_GRACE_SECONDS + KILL_AFTER_SECONDS after the signal are killed.

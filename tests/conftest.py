@@ -23,7 +23,7 @@ import httpx
 import pytest
 from django.db import connection
 
-from routing.mock_upstream import start_in_thread
+from mock_upstream import start_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 MOCK_KEY = "sk-mock-test-key-7f3a9c"  # distinctive, so tests can grep for leaks
@@ -40,7 +40,7 @@ def free_port() -> int:
 def _release_db_thread(django_db_setup):
     """In-process recorder tests use the gateway's DB thread: let go of it before the test DB is dropped."""
     yield
-    from routing.background import close_db_thread_connections
+    from core.background import close_db_thread_connections
 
     close_db_thread_connections()
 

@@ -2,7 +2,7 @@
 
 `record` never blocks and never touches the database. A background task writes a batch every
 USAGE_FLUSH_INTERVAL seconds (or sooner when USAGE_BATCH_SIZE rows wait). A failed write keeps its
-rows for the next try. At shutdown the buffer is flushed (routing.lifecycle: the ASGI lifespan or,
+rows for the next try. At shutdown the buffer is flushed (core.lifecycle: the ASGI lifespan or,
 under Daphne, a Twisted shutdown trigger), and from `atexit` for anything left.
 
 With a journal (usage.journal), `record` first appends the event there, so a process killed before
@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from routing.background import run_in_db_thread
+from core.background import run_write
 from usage.events import UsageEvent
 from usage.journal import Segment, UsageJournal
 
@@ -105,8 +105,8 @@ class UsageRecorder:
             return 0
         replayed = 0
         try:
-            for path in await run_in_db_thread(journal.orphans):
-                result = await run_in_db_thread(journal.replay, path, self._write)
+            for path in await run_write(journal.orphans):
+                result = await run_write(journal.replay, path, self._write)
                 if result is not None:
                     logger.info("replayed %d usage rows from a dead process's journal %s", result.events, path.name)
                     replayed += result.events
@@ -138,7 +138,7 @@ class UsageRecorder:
             return 0
         self._in_flight += len(batch)
         try:
-            written = await run_in_db_thread(self._commit, batch)
+            written = await run_write(self._commit, batch)
         except Exception:
             logger.exception("writing %d usage rows failed; keeping them for the next flush", len(batch))
             self._put_back(batch)
@@ -172,7 +172,7 @@ class UsageRecorder:
             self._task = None
         await self.flush()
         if self._journal is not None:
-            await run_in_db_thread(self._journal.close)
+            await run_write(self._journal.close)
 
     def close_sync(self) -> None:
         """At interpreter exit: write what is left, then delete the journal segments now committed."""
@@ -184,4 +184,4 @@ class UsageRecorder:
         if self._hooks_installed:
             return
         self._hooks_installed = True
-        atexit.register(self.close_sync)  # the last resort; servers flush through routing.lifecycle first
+        atexit.register(self.close_sync)  # the last resort; servers flush through core.lifecycle first

@@ -34,6 +34,7 @@ from routing.models import (
     RankingEntry,
     Role,
 )
+from routing.services import config_bulk_edit
 
 __all__ = [
     "ConfigError",
@@ -179,7 +180,7 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
     """
     doc = parse_routing(data)
     summary = ImportSummary()
-    with transaction.atomic():
+    with config_bulk_edit(), transaction.atomic():
         providers = {}
         for p in doc.providers:
             providers[p.name], status = upsert(

@@ -20,8 +20,8 @@ from apikeys.access import (
     presented_key,
 )
 from apikeys.keyformat import digest, generate_key, prefix_of
+from providers.specs import ModelSpec, ProviderSpec
 from routing.selection import Candidate
-from routing.snapshot import ModelSpec, ProviderSpec
 
 NOW = 1_800_000_000.0
 

@@ -36,7 +36,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from routing.mock_upstream import MockUpstreamThread, start_in_thread
+from mock_upstream import MockUpstreamThread, start_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"  # the server; each cluster gets its own database

@@ -7,8 +7,9 @@ import re
 import pytest
 from django.urls import reverse
 
+from core.models import ConfigVersion
 from prompts.models import RoleStrategy
-from routing.models import ConfigVersion, Model, ModelFallback, Profile, Provider, RankingEntry, Role
+from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.selectors import CONFIG_VERSION_KEY
 
 SECRET = "sk-test-SECRET-abc123"

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from routing.discovery import DiscoveryError, discover_models, parse_gemini_models, parse_openai_models
+from providers.catalogue import parse_gemini_models, parse_openai_models
+from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, Provider
 from routing.selectors import read_config_token
-from tests.routing.providers.scripted_upstream import Reply, ScriptedUpstream
+from tests.fixture_files import CATALOGUES
+from tests.providers.scripted_upstream import Reply, ScriptedUpstream
 
-CATALOGUES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "catalogues"
-pytestmark = pytest.mark.skipif(not CATALOGUES.exists(), reason="shared/fixtures is not beside the checkout")
 KEY = "sk-discovery-test-9d1f"
 
 

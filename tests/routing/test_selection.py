@@ -6,9 +6,10 @@ import dataclasses
 
 import pytest
 
-from routing.errors import ModelNotAvailable, ModelNotFound
+from core.errors import ModelNotAvailable, ModelNotFound
+from providers.specs import ModelSpec, ProviderSpec
 from routing.selection import resolve_profile, select_candidates
-from routing.snapshot import ModelSpec, ProfileSpec, ProviderSpec, RankedModel, RoutingSnapshot
+from routing.snapshot import ProfileSpec, RankedModel, RoutingSnapshot
 
 
 def provider(name: str, tier: str, **changes) -> ProviderSpec:

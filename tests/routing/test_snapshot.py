@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from routing.snapshot import SnapshotHolder
+from core.snapshots import SnapshotHolder
 
 # The holder loads in the gateway's DB thread, which tidies its connections first: let it.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from routing.mock_upstream.cli import add_arguments, knobs_from_options, serve
-from routing.mock_upstream.knobs import validate_knobs
+from mock_upstream.cli import add_arguments, knobs_from_options, serve
+from mock_upstream.knobs import validate_knobs
 
 
 class Command(BaseCommand):

@@ -1,0 +1,60 @@
+"""The gateway's own database work, off the event loop, in two separate executors.
+
+- the writer (one thread): usage batches and journal replays, in order, on one long-lived connection;
+- the readers (a small pool): snapshot builds, version polls, `/status`, and the per-request reads of
+  later features (history, quota without Redis), so a read never waits behind a 200-row flush.
+
+Not Django's per-request thread-sensitive executor: background work outlives the request that started
+it, and long-lived threads keep their DB connections instead of opening one per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db-write")
+_readers = ThreadPoolExecutor(max_workers=settings.GATEWAY_DB_READ_THREADS, thread_name_prefix="gateway-db-read")
+
+
+async def run_write(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a write (usage batch, journal replay) in the single writer thread, after the ones before it."""
+    return await sync_to_async(func, thread_sensitive=False, executor=_writer)(*args, **kwargs)
+
+
+async def run_read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a read in the reader pool: it never queues behind the writer."""
+    return await sync_to_async(func, thread_sensitive=False, executor=_readers)(*args, **kwargs)
+
+
+def close_db_thread_connections() -> None:
+    """Close the background threads' connections (process shutdown, or before a test database is dropped).
+
+    Each reader thread closes its own: one close task per thread, all submitted before any is awaited,
+    with a barrier so that no thread takes two of them.
+    """
+    import threading
+
+    from django.db import connections
+
+    _writer.submit(connections.close_all).result(timeout=10)
+    threads = settings.GATEWAY_DB_READ_THREADS
+    barrier = threading.Barrier(threads, timeout=5)
+
+    def close_here() -> None:
+        connections.close_all()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:  # fewer threads started than the pool allows: nothing more to close
+            pass
+
+    futures = [_readers.submit(close_here) for _ in range(threads)]
+    for future in futures:
+        future.result(timeout=10)

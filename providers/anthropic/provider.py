@@ -1,0 +1,169 @@
+"""The Anthropic Messages API (`kind: anthropic`) behind the gateway's OpenAI-speaking Provider interface.
+
+POST `{base_url}/v1/messages` (a base URL already ending in `/v1` is accepted too) with `x-api-key`
+and `anthropic-version`. Translation lives in pure modules beside this one; this module only does
+HTTP: bounded reads, status and transport errors, and the stream's lifecycle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import orjson
+
+from providers import catalogue
+from providers.anthropic import errors
+from providers.anthropic.errors import AnthropicAPIError, MalformedResponse, UnsupportedFeature
+from providers.anthropic.stream import StreamTranslator
+from providers.anthropic.translate_request import Translated, to_anthropic
+from providers.anthropic.translate_response import to_openai_completion
+from providers.base import (
+    MAX_ERROR_BODY_BYTES,
+    ChatStream,
+    Completion,
+    Provider,
+    ProviderError,
+    StreamEvent,
+    Usage,
+)
+from providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
+from providers.specs import ModelSpec
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicProvider(Provider):
+    kind = "anthropic"
+    read_catalogue = staticmethod(catalogue.read_anthropic_models)
+
+    @property
+    def url(self) -> str:
+        base = self.spec.base_url
+        return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": accept, "user-agent": "llm-gateway/0.1",
+                   "anthropic-version": ANTHROPIC_VERSION}
+        if self.spec.api_key:
+            headers["x-api-key"] = self.spec.api_key
+        return headers
+
+    def _translate(self, body: dict, model: ModelSpec, stream: bool) -> Translated:
+        try:
+            translated = to_anthropic(body, model.upstream_name)
+        except UnsupportedFeature as exc:
+            raise errors.unsupported(self.spec, exc.feature) from None
+        if stream:
+            translated.payload["stream"] = True
+        else:
+            translated.payload.pop("stream", None)
+        return translated
+
+    async def complete(self, body: dict, model: ModelSpec) -> Completion:
+        translated = self._translate(body, model, stream=False)
+        request = UpstreamRequest(
+            "POST", self.url, content=orjson.dumps(translated.payload), headers=self._headers("application/json")
+        )
+        response = await self.send(request)
+        raw = await self.read_answer(response, self._status_error)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise errors.malformed(self.spec, "returned a response that is not valid JSON.") from None
+        if isinstance(data, dict) and data.get("type") == "error":
+            raise errors.event_error(self.spec, errors.error_from_dict(data) or AnthropicAPIError("api_error", ""),
+                                     self.redact)
+        try:
+            completion = to_openai_completion(data, created=int(time.time()), json_tool=translated.json_tool)
+        except MalformedResponse as exc:
+            raise errors.malformed(self.spec, f"{exc}.") from None
+        return Completion(
+            body=orjson.dumps(completion), usage=Usage.from_openai(completion["usage"]),
+            upstream_model=completion["model"],
+        )
+
+    async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
+        translated = self._translate(body, model, stream=True)
+        request = UpstreamRequest(
+            "POST", self.url, content=orjson.dumps(translated.payload),
+            headers={**self._headers("text/event-stream"), "accept-encoding": "identity"},
+        )
+        response = await self.send(request)
+        await self.expect_stream(response, self._status_error)
+        return AnthropicChatStream(self, response, StreamTranslator(int(time.time()), translated.json_tool))
+
+    async def _status_error(self, response: UpstreamResponse) -> ProviderError:
+        try:
+            raw = await response.read(MAX_ERROR_BODY_BYTES, truncate=True)
+        except UpstreamTransportError:
+            raw = b""
+        return errors.status_error(
+            self.spec, response.status, raw, response.headers.get("retry-after"), self.redact
+        )
+
+
+class AnthropicChatStream(ChatStream):
+    """Reads Anthropic's SSE and yields the translated OpenAI chunks as each event arrives."""
+
+    def __init__(self, provider: AnthropicProvider, response: UpstreamResponse, translator: StreamTranslator) -> None:
+        self._provider = provider
+        self._response = response
+        self._chunks = response.iter_chunks()
+        self._decoder = provider.sse_decoder()
+        self._translator = translator
+        self._ready: deque[StreamEvent] = deque()
+        self._failure: ProviderError | None = None  # raised once the chunks translated before it are out
+        self._closed = False
+
+    async def __anext__(self) -> StreamEvent:
+        while True:
+            if self._ready:
+                return self._ready.popleft()
+            if self._failure is not None:
+                await self.aclose()
+                raise self._failure
+            if self._translator.finished or self._closed:
+                await self.aclose()
+                raise StopAsyncIteration
+            try:
+                payloads = self._decoder.feed(await self._chunks.__anext__())
+            except StopAsyncIteration:
+                self._at_end()
+                continue
+            except UpstreamTransportError as exc:  # a broken connection, or an event over the size limit
+                await self.aclose()
+                raise self._provider.transport_error(exc) from exc
+            self._consume(payloads)
+
+    def _at_end(self) -> None:
+        """The upstream closed: a last event may lack its blank line; anything else is a cut answer."""
+        self._closed = True
+        if self._decoder.pending():
+            self._consume(self._decoder.feed(b"\n\n"))
+        if not self._translator.finished and (self._failure is None or self._failure.code == "upstream_bad_stream"):
+            # Cut mid-event shows up as a half event that does not parse: it is the same failure.
+            self._failure = errors.malformed(self._provider.spec, "closed the stream before the answer was complete.",
+                                             code="upstream_stream_incomplete")
+
+    def _consume(self, payloads: list[bytes]) -> None:
+        """Translate complete events; a failure is kept until the chunks before it have been handed out."""
+        spec = self._provider.spec
+        for data in payloads:
+            if self._failure is not None or self._translator.finished:
+                return
+            try:
+                chunks = self._translator.feed(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                self._failure = errors.malformed(spec, "sent an event that is not valid JSON.",
+                                                 code="upstream_bad_stream")
+            except AnthropicAPIError as exc:
+                self._failure = errors.event_error(spec, exc, self._provider.redact)
+            except MalformedResponse as exc:
+                self._failure = errors.malformed(spec, f"{exc}.", code="upstream_bad_stream")
+            else:
+                self._ready.extend(StreamEvent(data=orjson.dumps(chunk), chunk=chunk) for chunk in chunks)
+
+    async def aclose(self) -> None:
+        self._closed = True
+        await self._response.aclose()

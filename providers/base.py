@@ -1,0 +1,214 @@
+"""The provider interface: one subclass per wire protocol, registered by `kind`.
+
+Every provider speaks OpenAI's chat-completions format to the gateway, whatever it speaks upstream.
+Failures are one exception, `ProviderError`; fallback reads only its `retryable` flag.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from django.conf import settings
+
+from providers.http import (
+    UpstreamBodyTooLarge,
+    UpstreamClient,
+    UpstreamConnectError,
+    UpstreamConnectTimeout,
+    UpstreamReadTimeout,
+    UpstreamRequest,
+    UpstreamResponse,
+    UpstreamTransportError,
+)
+from providers.specs import ModelSpec, ProviderSpec
+from providers.sse import SSEDecoder
+from providers.translation import TranslationError
+
+MAX_ERROR_BODY_BYTES = 64 * 1024  # what is read of an upstream error body, for its message
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        if not isinstance(usage, dict):
+            return None
+        prompt = _as_int(usage.get("prompt_tokens"))
+        completion = _as_int(usage.get("completion_tokens"))
+        total = _as_int(usage.get("total_tokens")) or prompt + completion
+        return cls(prompt, completion, total)
+
+
+def _as_int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+@dataclass(slots=True)
+class Completion:
+    """A whole (non-streamed) answer: `body` is sent to the client byte for byte."""
+
+    body: bytes
+    usage: Usage | None
+    upstream_model: str = ""
+
+
+@dataclass(slots=True)
+class StreamEvent:
+    """One OpenAI `chat.completion.chunk`: its JSON bytes as they go on the wire, and the parsed dict."""
+
+    data: bytes
+    chunk: dict
+
+
+class ProviderError(Exception):
+    """An upstream failure. `retryable`: another candidate may succeed (network, timeout, 429, 5xx).
+
+    `status` is what the client should see if this is the last word; `upstream_status` what the
+    provider answered (None when it never answered).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int = 502,
+        upstream_status: int | None = None,
+        error_type: str = "upstream_error",
+        code: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+        self.status = status
+        self.upstream_status = upstream_status
+        self.error_type = error_type
+        self.code = code
+        self.retry_after = retry_after
+
+
+class ChatStream(ABC):
+    """An open upstream stream, iterated as OpenAI chunks; ends normally only on a complete answer.
+
+    Raises ProviderError mid-iteration when the upstream fails or stops early. `aclose` releases the
+    upstream connection and is safe to call twice.
+    """
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self
+
+    @abstractmethod
+    async def __anext__(self) -> StreamEvent: ...
+
+    @abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class Provider(ABC):
+    kind: ClassVar[str]
+    # How discovery reads this kind's model catalogue (providers.catalogue); None: it has none.
+    read_catalogue: ClassVar[Callable | None] = None
+
+    def __init__(self, spec: ProviderSpec, client: UpstreamClient) -> None:
+        self.spec = spec
+        self.client = client
+
+    @abstractmethod
+    async def complete(self, body: dict, model: ModelSpec) -> Completion:
+        """Send a non-streaming request. Raises ProviderError."""
+
+    @abstractmethod
+    async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
+        """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""
+        try:
+            return await self.client.send(request)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
+
+    async def read_answer(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> bytes:
+        """The body of a 200 (bounded by UPSTREAM_MAX_RESPONSE_BYTES), else the error `status_error` builds
+        from the response. The response is closed either way."""
+        try:
+            if response.status != 200:
+                raise await self._refusal(response, status_error)
+            return await response.read(settings.UPSTREAM_MAX_RESPONSE_BYTES)
+        except UpstreamTransportError as exc:
+            raise self.transport_error(exc) from exc
+        finally:
+            await response.aclose()
+
+    async def expect_stream(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> UpstreamResponse:
+        """The response, if it is a 200 to stream from; else its error (and the response closed)."""
+        if response.status != 200:
+            try:
+                raise await self._refusal(response, status_error)
+            finally:
+                await response.aclose()
+        return response
+
+    async def _refusal(
+        self, response: UpstreamResponse, status_error: Callable[[UpstreamResponse], Awaitable[ProviderError]]
+    ) -> ProviderError:
+        if 300 <= response.status < 400:
+            # Never followed (it could carry the key elsewhere). The client's request was fine: another
+            # provider may serve it, and the operator should check this provider's base URL.
+            return ProviderError(
+                f"Provider '{self.spec.name}' answered with a redirect ({response.status}), which the gateway "
+                "does not follow: check its base URL.", retryable=True, status=502,
+                upstream_status=response.status, code="upstream_redirect",
+            )
+        return await status_error(response)
+
+    def sse_decoder(self) -> SSEDecoder:
+        """A decoder for this provider's stream: one event may be no larger than a whole answer."""
+        return SSEDecoder(max_event_bytes=settings.UPSTREAM_MAX_RESPONSE_BYTES)
+
+    def translation_error(self, exc: TranslationError) -> ProviderError:
+        """A request this provider cannot take: unsupported features fall back, a wrong request is a 400."""
+        if exc.unsupported:
+            return ProviderError(
+                f"{exc.message} is not supported by provider '{self.spec.name}' ({self.kind})", retryable=True,
+                status=400, error_type="invalid_request_error", code="unsupported_feature",
+            )
+        return ProviderError(exc.message, retryable=False, status=400, error_type="invalid_request_error",
+                             code="invalid_request")
+
+    def transport_error(self, exc: UpstreamTransportError) -> ProviderError:
+        """A failure below HTTP, for the client: all retryable, worded by what happened."""
+        name = self.spec.name
+        if isinstance(exc, UpstreamConnectTimeout):
+            return ProviderError(f"Timed out connecting to provider '{name}'.", retryable=True, status=504,
+                                 code="upstream_connect_timeout")
+        if isinstance(exc, UpstreamReadTimeout):
+            return ProviderError(f"Provider '{name}' sent nothing for {self.spec.timeout_seconds:g}s.",
+                                 retryable=True, status=504, code="upstream_timeout")
+        if isinstance(exc, UpstreamConnectError):
+            return ProviderError(f"Could not connect to provider '{name}'.", retryable=True,
+                                 code="upstream_unreachable")
+        if isinstance(exc, UpstreamBodyTooLarge):
+            return ProviderError(f"Provider '{name}' sent a response larger than the gateway accepts.",
+                                 retryable=False, code="upstream_response_too_large")
+        return ProviderError(f"Connection to provider '{name}' was lost ({exc}).", retryable=True,
+                             code="upstream_connection_error")
+
+    def redact(self, text: str) -> str:
+        """Never let the provider's key travel back in an error message."""
+        key = self.spec.api_key
+        if key and key in text:
+            text = text.replace(key, "[redacted]")
+        return text

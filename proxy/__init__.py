@@ -1,0 +1,1 @@
+"""The request path: parsing, the pipeline of steps, dispatch with fallback, and its HTTP fronts."""

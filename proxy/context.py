@@ -1,0 +1,92 @@
+"""The one object a request carries through the pipeline's steps, and the outcome event after it.
+
+Steps read and write the context, nothing global. What depends on the candidate (its context window,
+its wire format) is asked per candidate at dispatch: `body_for(candidate)` applies the body transforms
+that the rewrite and enrich steps registered on the context, in order, on top of the client's body.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils import timezone
+
+from apikeys.access import ANONYMOUS, Access
+from apikeys.limits import Grant
+from providers.base import Usage
+from proxy.chat_request import ChatRequest
+from proxy.dispatch import Answer, CallLog
+from routing.selection import Candidate
+from routing.snapshot import ProfileSpec, RoutingSnapshot
+
+# (context, candidate, body so far) -> the body to send that candidate. Must not mutate its input.
+BodyTransform = Callable[["RequestContext", Candidate, dict], dict]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    raw: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_host: str | None = None
+    request_id: str = field(default_factory=lambda: f"gw-{uuid.uuid4().hex}")
+    started: float = field(default_factory=time.perf_counter)
+    created_at: object = field(default_factory=timezone.now)
+    access: Access | None = None  # None until the authenticate step (or the front) has identified the caller
+    snapshot: RoutingSnapshot | None = None
+    chat: ChatRequest | None = None
+    role: str = ""
+    role_source: str = ""  # how the role was decided: explicit | default (detection adds its tiers)
+    profile: ProfileSpec | None = None
+    candidates: list[Candidate] = field(default_factory=list)
+    grant: Grant | None = None
+    log: CallLog = field(default_factory=CallLog)
+    body_transforms: list[BodyTransform] = field(default_factory=list)
+    # Response headers a step wants the client to see (e.g. the detected role's confidence).
+    response_headers: dict[str, str] = field(default_factory=dict)
+    # Scratch space of later features, one key per feature (e.g. "history"): steps and subscribers share it.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def caller(self) -> Access:
+        return self.access or ANONYMOUS
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile.name if self.profile is not None else ""
+
+    def body_for(self, candidate: Candidate) -> dict:
+        """The body to send this candidate: the client's, as transformed by the rewrite/enrich steps."""
+        assert self.chat is not None
+        body = self.chat.body
+        for transform in self.body_transforms:
+            body = transform(self, candidate, body)
+        return body
+
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+    def overhead_ms(self) -> float:
+        """Time spent in the gateway itself: elapsed minus the time waiting on upstreams. Never negative
+        (the clock reads of the two differ by a few microseconds)."""
+        return max(self.elapsed_ms() - self.log.upstream_ms, 0.0)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened to one request, published once to every subscriber after the response."""
+
+    ctx: RequestContext
+    status_code: int
+    usage: Usage
+    cost: float
+    status: str  # ok | error | client_closed
+    latency_ms: float
+    overhead_ms: float
+    upstream_model: str = ""
+    ttft_ms: float | None = None
+    error: Exception | None = None
+    answer: Answer | None = None  # set only when a subscriber asked for answers (outcomes.wants_answers)

@@ -1,0 +1,82 @@
+"""Thin ninja routers: HTTP in, pipeline call, HTTP out."""
+
+from __future__ import annotations
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from ninja import Router
+
+from apikeys.api_auth import gateway_key, staff_or_admin_key
+from core.errors import PayloadTooLarge
+from proxy import health
+from proxy.fronts.schemas import ChatCompletionRequest, ErrorResponse, ModelList, ModelObject
+from proxy.pipeline import handle_chat, record_rejection
+from routing import catalog
+from routing.state import routing_snapshot
+
+router = Router(tags=["OpenAI-compatible"])
+status_router = Router(tags=["Monitoring"])
+
+_chat_docs = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ChatCompletionRequest.model_json_schema()}},
+    }
+}
+
+
+def _json(data: object, status: int = 200) -> HttpResponse:
+    return HttpResponse(orjson.dumps(data), status=status, content_type="application/json")
+
+
+@router.post(
+    "/chat/completions",
+    openapi_extra=_chat_docs,
+    response={200: dict, 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 502: ErrorResponse},
+    summary="Create a chat completion (OpenAI-compatible; streams with \"stream\": true)",
+)
+async def chat_completions(request: HttpRequest):
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.GATEWAY_MAX_BODY_BYTES:
+        error = PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
+        record_rejection(error)
+        raise error
+    result = await handle_chat(request.body, request.headers, request.META.get("REMOTE_ADDR"))
+    if result.stream is not None:
+        response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)
+    else:
+        response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
+    for name, value in result.headers.items():
+        response[name] = value
+    return response
+
+
+@router.get("/models", auth=gateway_key, response=ModelList, summary="List the models this gateway serves")
+async def list_models(request: HttpRequest):
+    snapshot = await routing_snapshot.get()
+    return _json({"object": "list", "data": catalog.listed_models(snapshot)})
+
+
+@router.get(
+    "/models/{path:model_id}", auth=gateway_key, response={200: ModelObject, 404: ErrorResponse},
+    summary="Get one model",
+)
+async def get_model(request: HttpRequest, model_id: str):
+    snapshot = await routing_snapshot.get()
+    return _json(catalog.get_model(snapshot, model_id))
+
+
+@status_router.get("/health", summary="Liveness: the process answers and the database is reachable")
+async def health_check(request: HttpRequest):
+    report = await health.health_report()
+    return _json(report, status=200 if report["status"] == "ok" else 503)
+
+
+@status_router.get(
+    "/status", auth=staff_or_admin_key,
+    summary="Version, providers (and whether their key is set), profile, quota (staff or admin key)",
+)
+async def status(request: HttpRequest):
+    snapshot = await routing_snapshot.get()
+    return _json(await health.status_report(snapshot, routing_snapshot.token))

@@ -1,0 +1,205 @@
+"""The request path for /v1/chat/completions (and /v1/messages, translated), top to bottom in one place.
+
+    authenticate → parse → detect_role → authorize → rewrite → enrich → select → admit
+        → call with fallback (the body asked of the context per candidate) → respond
+        → one outcome event to the subscribers (usage row, limiter settlement, ...)
+
+Each named step is a list of functions over one `RequestContext`: the built-in one first, then any a
+feature registered with `pipeline.add(step, fn)`. `rewrite` and `enrich` have no built-in function yet
+(the prompts work fills them). A step stops the request by raising a GatewayError. Framework-free:
+bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from apikeys.access import Access, AuthenticationFailed
+from core.errors import GatewayError
+from providers.base import Usage
+from proxy import steps
+from proxy.body_log import log_exchange
+from proxy.context import Outcome, RequestContext
+from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
+from proxy.outcomes import Subscribers
+from proxy.recording import record_usage_row, settle_limits
+from proxy.state import circuit_breaker
+from routing.selection import is_auto
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+Step = Callable[[RequestContext], Awaitable[None] | None]
+STEPS = ("authenticate", "parse", "detect_role", "authorize", "rewrite", "enrich", "select", "admit")
+
+
+@dataclass(slots=True)
+class ChatResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes | None = None
+    stream: StreamRelay | None = None
+    content_type: str = "application/json"
+
+
+class Pipeline:
+    """The named steps, each a list of functions run in order; features add theirs without touching others."""
+
+    def __init__(self, builtins: Mapping[str, Step]) -> None:
+        self._steps: dict[str, list[Step]] = {name: [] for name in STEPS}
+        self._flat: tuple[Step, ...] = ()
+        for name, step in builtins.items():
+            self.add(name, step)
+
+    def add(self, step_name: str, step: Step) -> None:
+        """Run `step` in the named step, after the functions already there. Idempotent by identity."""
+        if step_name not in self._steps:
+            raise ValueError(f"unknown pipeline step {step_name!r}; the steps are {', '.join(STEPS)}")
+        if step not in self._steps[step_name]:
+            self._steps[step_name].append(step)
+        self._rebuild()
+
+    def remove(self, step_name: str, step: Step) -> None:
+        if step in self._steps.get(step_name, ()):
+            self._steps[step_name].remove(step)
+        self._rebuild()
+
+    def describe(self) -> dict[str, list[str]]:
+        return {name: [f"{fn.__module__}.{fn.__qualname__}" for fn in fns] for name, fns in self._steps.items()}
+
+    async def run(self, ctx: RequestContext) -> None:
+        for step in self._flat:
+            result = step(ctx)
+            if result is not None and inspect.isawaitable(result):
+                await result
+
+    def _rebuild(self) -> None:
+        self._flat = tuple(fn for name in STEPS for fn in self._steps[name])
+
+
+pipeline = Pipeline({
+    "authenticate": steps.authenticate,
+    "parse": steps.parse,
+    "detect_role": steps.detect_role,
+    "authorize": steps.authorize,
+    "select": steps.select,
+    "admit": steps.admit,
+})
+
+outcomes = Subscribers()
+outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
+outcomes.subscribe(settle_limits, name="limits_settle")
+
+
+async def handle_chat(
+    raw: bytes, headers: Mapping[str, str], client_host: str | None = None, access: Access | None = None
+) -> ChatResult:
+    """Serve one chat-completions request. Raises GatewayError (published as an outcome, except a 401:
+    an unidentified caller spends nothing, and must not be able to fill the usage table).
+    `access`: the caller, when the front end has authenticated it already."""
+    ctx = RequestContext(raw=raw, headers=headers, client_host=client_host, access=access)
+    if settings.GATEWAY_LOG_BODIES:
+        log_exchange(ctx.request_id, "request", raw, headers)
+    try:
+        await pipeline.run(ctx)
+        if ctx.chat.stream:
+            return await _stream(ctx)
+        completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker)
+    except AuthenticationFailed as error:
+        error.headers.update(_gateway_headers(ctx))
+        raise
+    except GatewayError as error:
+        error.headers.update(_gateway_headers(ctx))
+        _publish(ctx, status_code=error.status, error=error)
+        raise
+    except asyncio.CancelledError:
+        # The client went away before the answer: still one row, marked as such (499, as nginx logs it).
+        _publish(ctx, status_code=499, status="client_closed")
+        raise
+    except Exception as error:  # a bug: the client gets a 500 from the front, and the row still exists
+        _publish(ctx, status_code=500, error=error)
+        raise
+    headers = _gateway_headers(ctx)
+    _publish(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model,
+             answer_body=completion.body)
+    if settings.GATEWAY_LOG_BODIES:
+        log_exchange(ctx.request_id, "response", completion.body)
+    return ChatResult(status=200, headers=headers, body=completion.body)
+
+
+async def _stream(ctx: RequestContext) -> ChatResult:
+    stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker)
+    outcome = StreamOutcome(assemble=outcomes.wants_answers)
+    upstream_model = str(first.chunk.get("model", ""))
+    overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
+
+    def finish(outcome: StreamOutcome) -> None:
+        ttft = (outcome.first_byte_at - ctx.started) * 1000 if outcome.first_byte_at else None
+        _publish(ctx, status_code=200, usage=outcome.usage, upstream_model=upstream_model, ttft_ms=ttft,
+                 status=outcome.status, error=outcome.error, overhead_ms=overhead_ms, answer=outcome.answer)
+
+    headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
+    body = StreamRelay(stream, first, include_usage=ctx.chat.include_usage, outcome=outcome, on_finish=finish)
+    return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream")
+
+
+def record_rejection(error: GatewayError) -> None:
+    """A request refused before it could be parsed (e.g. a body over the size limit) still gets its row."""
+    ctx = RequestContext()
+    error.headers.update(_gateway_headers(ctx))
+    _publish(ctx, status_code=error.status, error=error)
+
+
+def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {
+        "x-request-id": ctx.request_id,
+        "x-gateway-attempts": str(len(ctx.log.attempts)),
+        "x-gateway-overhead-ms": f"{ctx.overhead_ms():.3f}",
+    }
+    if ctx.grant is not None:
+        headers.update(ctx.grant.headers)
+    if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
+        headers["x-gateway-role"] = ctx.role
+    chosen = ctx.log.chosen
+    if chosen is not None:
+        headers["x-gateway-model"] = chosen.model.public_id
+        headers["x-gateway-provider"] = chosen.provider.name
+    if ctx.response_headers:
+        headers.update(ctx.response_headers)
+    return headers
+
+
+def _publish(
+    ctx: RequestContext,
+    *,
+    status_code: int,
+    usage: Usage | None = None,
+    upstream_model: str = "",
+    ttft_ms: float | None = None,
+    status: str | None = None,
+    error: Exception | None = None,
+    overhead_ms: float | None = None,
+    answer=None,
+    answer_body: bytes | None = None,
+) -> None:
+    usage = usage or Usage()
+    chosen = ctx.log.chosen
+    if answer is None and answer_body is not None and outcomes.wants_answers:
+        answer = steps.answer_from_body(answer_body)
+    outcomes.publish(Outcome(
+        ctx=ctx,
+        status_code=status_code,
+        usage=usage,
+        cost=chosen.model.cost(usage.prompt_tokens, usage.completion_tokens) if chosen else 0.0,
+        status=status or ("ok" if error is None else "error"),
+        latency_ms=ctx.elapsed_ms(),
+        overhead_ms=ctx.overhead_ms() if overhead_ms is None else overhead_ms,
+        upstream_model=upstream_model,
+        ttft_ms=ttft_ms,
+        error=error,
+        answer=answer,
+    ))

@@ -1,7 +1,0 @@
-"""Ollama's native API (`kind: ollama`): `/api/chat` with NDJSON streaming."""
-
-from __future__ import annotations
-
-from routing.providers.ollama.provider import OllamaProvider
-
-__all__ = ["OllamaProvider"]
