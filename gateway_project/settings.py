@@ -291,6 +291,8 @@ if GATEWAY_ALLOW_ANONYMOUS and PRODUCTION:
 KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 0.5, minimum=0.01)
 # Log chat request/response bodies (logger "gateway.bodies"), secrets redacted. For debugging only.
 GATEWAY_LOG_BODIES = env_bool("GATEWAY_LOG_BODIES", False)
+# Modules whose `register(pipeline, outcomes)` adds steps and outcome subscribers at start (proxy.pipeline).
+GATEWAY_PLUGINS = env_list("GATEWAY_PLUGINS", "")
 
 # Vertex AI (kind "vertex"): service-account key file, project (default: the key file's project_id), region.
 VERTEX_CREDENTIALS_FILE = env_str("VERTEX_CREDENTIALS_FILE") or env_str("GOOGLE_APPLICATION_CREDENTIALS")

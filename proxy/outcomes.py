@@ -32,11 +32,16 @@ class Subscribers:
         self.failures: dict[str, int] = {}
         self.wants_answers = False  # whether any subscriber needs the assembled answer (else it is not built)
 
-    def subscribe(self, callback: Subscriber, *, name: str | None = None, wants_answer: bool = False) -> None:
-        """Add a subscriber (once per name); `wants_answer`: it reads `outcome.answer`."""
+    def subscribe(
+        self, callback: Subscriber, *, name: str | None = None, wants_answer: bool = False, before: str | None = None
+    ) -> None:
+        """Add a subscriber (once per name), last or `before` the named one; `wants_answer`: it reads
+        `outcome.answer`, which is then assembled for every request."""
         name = name or f"{callback.__module__}.{getattr(callback, '__qualname__', repr(callback))}"
-        self._entries = [entry for entry in self._entries if entry.name != name]
-        self._entries.append(_Entry(name, callback, wants_answer))
+        entries = [entry for entry in self._entries if entry.name != name]
+        position = next((i for i, entry in enumerate(entries) if entry.name == before), len(entries))
+        entries.insert(position, _Entry(name, callback, wants_answer))
+        self._entries = entries
         self._refresh()
 
     def unsubscribe(self, name_or_callback: str | Subscriber) -> None:

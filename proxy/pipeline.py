@@ -13,6 +13,7 @@ bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -93,6 +94,15 @@ pipeline = Pipeline({
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import each module and call its `register(pipeline, outcomes)` (GATEWAY_PLUGINS)."""
+    for dotted in modules:
+        importlib.import_module(dotted).register(pipeline, outcomes)
+
+
+load_plugins(settings.GATEWAY_PLUGINS)
 
 
 async def handle_chat(
