@@ -6,7 +6,7 @@ clears that counter. A request rejected before the password check (CSRF: 403) is
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
@@ -14,6 +14,7 @@ from django.utils.html import escape
 
 from admin_login.selectors import login_blocked
 from admin_login.services import login_failure_record, login_failures_clear
+from core.middleware import HybridMiddleware
 
 TOO_MANY_ATTEMPTS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Too many login attempts</title></head>
@@ -39,20 +40,12 @@ def too_many_attempts(username: str) -> HttpResponse:
     return response
 
 
-class AdminLoginLimitMiddleware:
-    async_capable = True
-    sync_capable = True
-
+class AdminLoginLimitMiddleware(HybridMiddleware):
     def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        super().__init__(get_response)
         self._login_path: str | None = None
 
-    def __call__(self, request: HttpRequest):
-        if self.is_async:
-            return self._acall(request)
+    def handle(self, request: HttpRequest):
         attempt = self._attempt(request)
         if attempt is None:
             return self.get_response(request)
@@ -62,7 +55,7 @@ class AdminLoginLimitMiddleware:
         _count(attempt, response)
         return response
 
-    async def _acall(self, request: HttpRequest):
+    async def ahandle(self, request: HttpRequest):
         attempt = self._attempt(request)
         if attempt is None:
             return await self.get_response(request)

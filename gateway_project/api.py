@@ -5,13 +5,14 @@ from __future__ import annotations
 from ninja import NinjaAPI
 
 from core.errors import install_error_handlers
+from core.version import VERSION
 from proxy.fronts.api import router as routing_router
 from proxy.fronts.api import status_router
 from proxy.fronts.messages.api import router as messages_router
 
 api = NinjaAPI(
     title="LLM Gateway",
-    version="0.1.0",
+    version=VERSION,
     description="OpenAI-compatible gateway with role-based routing, fallbacks and usage tracking.",
     urls_namespace="gateway",
     docs_url="/docs",

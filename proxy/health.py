@@ -7,12 +7,12 @@ from django.db import connection
 
 from apikeys.state import key_snapshot
 from core.background import run_read
+from core.version import VERSION
 from proxy.state import circuit_breaker
 from routing.snapshot import RoutingSnapshot
 from usage.selectors import tokens_used_this_month
 from usage.state import recorder
 
-VERSION = "0.1.0"
 QUOTA_PROVIDER = "nanogpt"
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import orjson
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from apikeys.api_auth import gateway_key, staff_or_admin_key
 from core.errors import PayloadTooLarge
 from proxy import health
+from proxy.fronts.bodies import refuse_oversize
 from proxy.fronts.schemas import ChatCompletionRequest, ErrorResponse, ModelList, ModelObject
 from proxy.pipeline import handle_chat, record_rejection
 from routing import catalog
@@ -37,11 +37,11 @@ def _json(data: object, status: int = 200) -> HttpResponse:
     summary="Create a chat completion (OpenAI-compatible; streams with \"stream\": true)",
 )
 async def chat_completions(request: HttpRequest):
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.GATEWAY_MAX_BODY_BYTES:
-        error = PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
+    try:
+        refuse_oversize(request.headers.get("content-length"))
+    except PayloadTooLarge as error:
         record_rejection(error)
-        raise error
+        raise
     result = await handle_chat(request.body, request.headers, request.META.get("REMOTE_ADDR"))
     if result.stream is not None:
         response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)

@@ -14,10 +14,10 @@ import logging
 from contextlib import aclosing
 
 import orjson
-from django.conf import settings
 
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
+from proxy.fronts.bodies import refuse_oversize
 from proxy.pipeline import ChatResult, handle_chat, record_rejection
 
 logger = logging.getLogger(__name__)
@@ -100,10 +100,7 @@ async def serve_chat(scope, receive, send) -> None:
 
 
 async def _read_body(receive, headers: dict[str, str]) -> bytes:
-    limit = settings.GATEWAY_MAX_BODY_BYTES
-    declared = headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    refuse_oversize(headers.get("content-length"))
     parts: list[bytes] = []
     size = 0
     while True:
@@ -112,8 +109,7 @@ async def _read_body(receive, headers: dict[str, str]) -> bytes:
             raise ClientDisconnected
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        refuse_oversize(size)
         parts.append(chunk)
         if not message.get("more_body", False):
             return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -4,10 +4,10 @@ would send an HTML page."""
 from __future__ import annotations
 
 import orjson
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpResponse
 
 from core.errors import GatewayError, error_response
+from core.middleware import HybridMiddleware
 from proxy.fronts.messages.translate_response import error_body as anthropic_error_body
 
 API_PREFIX = "/v1/"
@@ -19,22 +19,11 @@ MESSAGES = {
 }
 
 
-class OpenAIErrorPagesMiddleware:
-    async_capable = True
-    sync_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self.is_async:
-            return self._acall(request)
+class OpenAIErrorPagesMiddleware(HybridMiddleware):
+    def handle(self, request):
         return self._convert(request, self.get_response(request))
 
-    async def _acall(self, request):
+    async def ahandle(self, request):
         return self._convert(request, await self.get_response(request))
 
     @staticmethod

@@ -24,7 +24,8 @@ def test_non_streaming_reply_passes_through_with_gateway_headers(sdk, gateway, u
     assert raw.headers["x-gateway-model"] == "smart-model"
     assert raw.headers["x-gateway-provider"] == "mockai"
     assert raw.headers["x-gateway-attempts"] == "1"
-    assert float(raw.headers["x-gateway-overhead-ms"]) >= 0
+    # The gateway's own time: more than nothing, and well under the whole request's time.
+    assert 0 < float(raw.headers["x-gateway-overhead-ms"]) < raw.elapsed.total_seconds() * 1000
 
     sent = upstream.stats()["log"][-1]
     assert sent["body"]["model"] == "smart-upstream"  # the public id became the provider's name
@@ -41,7 +42,7 @@ def test_non_streaming_reply_passes_through_with_gateway_headers(sdk, gateway, u
     assert row.completion_tokens == completion.usage.completion_tokens
     expected_cost = (Decimal(row.prompt_tokens) * 3 + Decimal(row.completion_tokens) * 15) / 1_000_000
     assert row.cost == expected_cost.quantize(Decimal("0.00000001"))
-    assert row.latency_ms > 0 and row.overhead_ms >= 0
+    assert 0 < row.overhead_ms < row.latency_ms
 
 
 def test_streaming_forwards_chunks_as_they_arrive(sdk, gateway, upstream):

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 
 import orjson
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from apikeys.api_auth import gateway_key
-from core.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from core.errors import GatewayError, InvalidRequest
+from proxy.fronts.bodies import refuse_oversize
 from proxy.fronts.messages.stream import anthropic_events
 from proxy.fronts.messages.tokens import estimate_input_tokens
 from proxy.fronts.messages.translate_request import to_openai_request
@@ -37,9 +37,7 @@ def _json(data: object, status: int = 200, headers: dict[str, str] | None = None
 
 
 def _read_json(request: HttpRequest) -> object:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.GATEWAY_MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The request body is larger than {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
+    refuse_oversize(request.headers.get("content-length"))
     try:
         return orjson.loads(request.body)
     except orjson.JSONDecodeError as exc:
