@@ -201,7 +201,7 @@ def test_redis_tokens_corrected_and_budget_shared(redis_limiter):
         grant = await redis_limiter.acquire(spec, 700)
         assert grant.headers["x-ratelimit-remaining-tokens"] == "300"
         redis_limiter.settle(grant, tokens=100, cost=0.6)
-        await asyncio.gather(*redis_limiter._pending)
+        await redis_limiter.drain()
         with pytest.raises(QuotaExceeded):
             await redis_limiter.acquire(spec, 10)
         await redis_limiter.aclose()
