@@ -156,3 +156,12 @@ def test_unknown_routes_and_methods_answer_in_json(gateway):
     assert_openai_error(response, 405, says="GET is not allowed")
     assert "POST" in response.headers["allow"]
     assert_openai_error(httpx.get(f"{gateway.base_url}/chat/completion", timeout=5), 404, says="No such endpoint")
+
+
+def test_a_form_or_multipart_content_type_still_gets_an_openai_error(gateway):
+    """Under Daphne, Twisted no longer parses POST bodies as forms: the gateway answers, in its own shape."""
+    for content_type in ("multipart/form-data; boundary=zz", "application/x-www-form-urlencoded"):
+        response = httpx.post(f"{gateway.base_url}/chat/completions", content=b"not a form at all",
+                              headers={"content-type": content_type}, timeout=10)
+        assert response.status_code == 400, (content_type, response.text)
+        assert response.json()["error"]["type"] == "invalid_request_error"
