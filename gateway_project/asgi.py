@@ -18,10 +18,10 @@ if settings.SERVE_STATIC:
 
     http_app = ASGIStaticFilesHandler(django_asgi_app)
 
-from core.daphne import skip_form_parsing  # noqa: E402
+from core import daphne as daphne_tuning  # noqa: E402
 from proxy.fronts.asgi import GatewayASGI  # noqa: E402
 
-skip_form_parsing()  # under Daphne: no e-mail-package parsing of each POST's Content-Type
+daphne_tuning.tune()  # under Daphne: skip the per-request work an ASGI gateway never needs
 
 application = GatewayASGI(ProtocolTypeRouter({"http": http_app}))
 

@@ -291,6 +291,8 @@ if GATEWAY_ALLOW_ANONYMOUS and PRODUCTION:
 KEYS_REFRESH_SECONDS = env_float("KEYS_REFRESH_SECONDS", 0.5, minimum=0.01)
 # Log chat request/response bodies (logger "gateway.bodies"), secrets redacted. For debugging only.
 GATEWAY_LOG_BODIES = env_bool("GATEWAY_LOG_BODIES", False)
+# One line per request on stdout from the HTTP server (scripts/run, scripts/up); the usage rows have them all.
+GATEWAY_ACCESS_LOG = env_bool("GATEWAY_ACCESS_LOG", False)
 # Modules whose `register(pipeline, outcomes)` adds steps and outcome subscribers at start (proxy.pipeline).
 GATEWAY_PLUGINS = env_list("GATEWAY_PLUGINS", "")
 

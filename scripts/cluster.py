@@ -61,10 +61,11 @@ def manage(*args: str) -> None:
 def gateway_command(settings, host: str, port: int) -> list[str]:
     if os.environ.get("GATEWAY_SERVER", "daphne") == "uvicorn":
         command = [sys.executable, "-m", "uvicorn", "--host", host, "--port", str(port), "--loop", "uvloop",
-                   "--http", "httptools", "--no-access-log",
+                   "--http", "httptools", *(() if settings.GATEWAY_ACCESS_LOG else ("--no-access-log",)),
                    "--timeout-graceful-shutdown", str(settings.GATEWAY_SHUTDOWN_GRACE_SECONDS)]
     else:
-        command = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port)]
+        access_log = ("--access-log", "-") if settings.GATEWAY_ACCESS_LOG else ("-v", "0")
+        command = [sys.executable, "-m", "daphne", *access_log, "-b", host, "-p", str(port)]
         if settings.BEHIND_TLS_PROXY:
             # The client's address (for key checks and logs) and scheme come from the proxy's headers.
             command.append("--proxy-headers")
