@@ -138,6 +138,9 @@ class RankingEntry(models.Model):
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FALLBACK)
     position = models.PositiveSmallIntegerField(default=0, help_text="Lower is tried first.")
     reason = models.TextField(blank=True)
+    pinned = models.BooleanField(
+        default=False, help_text="Pinned entries keep their place: monthly research never moves or replaces them."
+    )
 
     class Meta:
         ordering = ["role", "position", "id"]

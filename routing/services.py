@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.versions import changed_on_commit, coalesced, version_bump
+from routing.models import Model, RankingEntry, Role
 from routing.selectors import CONFIG_VERSION_KEY
 
 
@@ -37,3 +41,54 @@ def rows_set_enabled(queryset: QuerySet, enabled: bool) -> int:
         count = queryset.update(enabled=enabled, updated_at=timezone.now())
         config_changed()  # update() sends no post_save signal
     return count
+
+
+@dataclass(frozen=True, slots=True)
+class RankingSpec:
+    """One entry of a role's ranking, by the model's public id; a ranking is a list of these, in order."""
+
+    model: str
+    kind: str = RankingEntry.Kind.FALLBACK
+    reason: str = ""
+    pinned: bool = False
+
+
+class RankingInvalid(ValueError):
+    """The ranking cannot be stored as given; the message names the entry and why."""
+
+
+def ranking_read(*, role: str) -> list[RankingSpec]:
+    return [
+        RankingSpec(model=entry.model.public_id, kind=entry.kind, reason=entry.reason, pinned=entry.pinned)
+        for entry in RankingEntry.objects.filter(role__name=role).select_related("model").order_by("position", "id")
+    ]
+
+
+def ranking_replace(*, role: str, entries: Sequence[RankingSpec]) -> list[RankingSpec]:
+    """Make `entries` the role's whole ranking, in order, atomically, with one config bump; returns the
+    ranking it replaced (what a revert restores). Raises RankingInvalid with nothing changed."""
+    kinds = set(RankingEntry.Kind.values)
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if entry.kind not in kinds:
+            raise RankingInvalid(f"{role}[{index}]: kind {entry.kind!r} is not one of {', '.join(sorted(kinds))}.")
+        if entry.model in seen:
+            raise RankingInvalid(f"{role}[{index}]: model {entry.model!r} is listed twice.")
+        seen.add(entry.model)
+    with config_bulk_edit(), transaction.atomic():
+        role_row = Role.objects.select_for_update().filter(name=role).first()
+        if role_row is None:
+            raise RankingInvalid(f"Unknown role {role!r}.")
+        models = {row.public_id: row for row in Model.objects.filter(public_id__in=seen)}
+        missing = [entry.model for entry in entries if entry.model not in models]
+        if missing:
+            raise RankingInvalid(f"{role}: no model with id {', '.join(repr(m) for m in missing)}.")
+        previous = ranking_read(role=role)
+        RankingEntry.objects.filter(role=role_row).delete()
+        RankingEntry.objects.bulk_create(
+            RankingEntry(role=role_row, model=models[entry.model], kind=entry.kind, position=position,
+                         reason=entry.reason, pinned=entry.pinned)
+            for position, entry in enumerate(entries)
+        )
+        config_changed()  # bulk_create sends no post_save signal
+    return previous

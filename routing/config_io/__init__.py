@@ -104,13 +104,9 @@ def routing_config_export() -> dict[str, Any]:
         rest = [e for e in entries if e is not primary]
         roles[role.name] = {
             "description": role.description,
-            "primary": {"model": primary.model.public_id, "reason": primary.reason},
-            "fallbacks": [
-                {"model": e.model.public_id, "reason": e.reason} for e in rest if e.kind != RankingEntry.Kind.FREE_TIER
-            ],
-            "free_tier": [
-                {"model": e.model.public_id, "reason": e.reason} for e in rest if e.kind == RankingEntry.Kind.FREE_TIER
-            ],
+            "primary": _rank_entry(primary),
+            "fallbacks": [_rank_entry(e) for e in rest if e.kind != RankingEntry.Kind.FREE_TIER],
+            "free_tier": [_rank_entry(e) for e in rest if e.kind == RankingEntry.Kind.FREE_TIER],
         }
     profiles = [
         {
@@ -231,17 +227,17 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
         for r in doc.roles:
             role, status = upsert(Role, {"name": r.name}, {"description": r.description})
             wanted_ranking = [
-                (models[entry.model].pk, kind, position, entry.reason)
+                (models[entry.model].pk, kind, position, entry.reason, entry.pinned)
                 for position, (kind, entry) in enumerate(r.ranking())
             ]
-            current_ranking = list(
-                role.ranking.order_by("position", "id").values_list("model_id", "kind", "position", "reason")
-            )
+            current_ranking = list(role.ranking.order_by("position", "id").values_list(
+                "model_id", "kind", "position", "reason", "pinned"
+            ))
             if current_ranking != wanted_ranking:
                 role.ranking.all().delete()
-                for model_pk, kind, position, reason in wanted_ranking:
+                for model_pk, kind, position, reason, pinned in wanted_ranking:
                     RankingEntry.objects.create(
-                        role=role, model_id=model_pk, kind=kind, position=position, reason=reason
+                        role=role, model_id=model_pk, kind=kind, position=position, reason=reason, pinned=pinned
                     )
                 if status == "unchanged":
                     status = "updated"
@@ -278,3 +274,7 @@ def _prune(doc: RoutingDoc, summary: ImportSummary) -> None:
         if count:
             queryset.delete()
             summary.deleted[kind] += count
+
+
+def _rank_entry(entry: RankingEntry) -> dict:
+    return {"model": entry.model.public_id, "reason": entry.reason, **({"pinned": True} if entry.pinned else {})}

@@ -127,6 +127,7 @@ class ModelDoc:
 class RankDoc:
     model: str
     reason: str
+    pinned: bool = False  # written only when true: documents without pins stay byte-stable
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,8 @@ class RoutingDoc:
         }
 
 
-def _rank_dict(entry: RankDoc) -> dict[str, str]:
-    return {"model": entry.model, "reason": entry.reason}
+def _rank_dict(entry: RankDoc) -> dict[str, Any]:
+    return {"model": entry.model, "reason": entry.reason, **({"pinned": True} if entry.pinned else {})}
 
 
 # --- Validation ------------------------------------------------------------------------------------
@@ -523,7 +524,7 @@ def _parse_roles(check: Checker, value: Any, model_ids: set[str]) -> list[RoleDo
 
 
 def _parse_rank(check: Checker, value: Any, path: str, model_ids: set[str], used: set[str]) -> RankDoc | None:
-    row = check.mapping(value, path, ("model",), ("reason",))
+    row = check.mapping(value, path, ("model",), ("reason", "pinned"))
     if row is None:
         return None
     model = row["model"]
@@ -535,7 +536,11 @@ def _parse_rank(check: Checker, value: Any, path: str, model_ids: set[str], used
         return None
     used.add(model)
     reason = check.string(row.get("reason", ""), f"{path}.reason")
-    return RankDoc(model, reason) if reason is not None else None
+    pinned = row.get("pinned", False)
+    if not isinstance(pinned, bool):
+        check.fail(f"{path}.pinned", f"expected true or false, got {pinned!r}")
+        return None
+    return RankDoc(model, reason, pinned) if reason is not None else None
 
 
 def _parse_profiles(check: Checker, value: Any, provider_names: set[str]) -> list[ProfileDoc]:
