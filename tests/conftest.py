@@ -55,6 +55,24 @@ def _anonymous_local_mode():
     yield
 
 
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis of a multi-process deployment (TEST_REDIS_URL); skipped without it, except under CI."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"Redis not reachable at {url} (.ci/run starts it)")
+    finally:
+        client.close()
+    return url
+
+
 @pytest.fixture(scope="session")
 def upstream():
     server = start_in_thread(host="127.0.0.1", port=0)

@@ -4,14 +4,12 @@ a period total with reservations, in this process and in the real Redis (atomic 
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
 
 from core.counters import ALLOWED, OVER_PERIOD, Limits, LocalCounters, RedisCounters
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 QUOTA = Limits(period_limit=1000)
 
 
@@ -47,19 +45,8 @@ def test_a_seeded_total_counts_but_never_overwrites_a_live_one():
 
 
 @pytest.fixture
-def redis_counters():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"Redis not reachable at {REDIS_URL} (.ci/run starts it)")
-    finally:
-        client.close()
-    return RedisCounters(REDIS_URL)
+def redis_counters(redis_url):
+    return RedisCounters(redis_url)
 
 
 def test_redis_reservations_never_overshoot_under_concurrency(redis_counters):
