@@ -1,6 +1,7 @@
 """The gateway's own overhead, measured against a direct call and against LiteLLM's proxy, interleaved.
 
     .venv/bin/python bench/run.py [--quick] [--skip-litellm] [--duration S] [--rounds N] [--out FILE]
+        [--gateway-ref REF] [--baseline-ref REF]   (REF: a commit; --baseline-ref adds the gateway at REF beside)
 
 One command: starts the loopback mock upstream, the gateway (Daphne, fresh temp SQLite DB) and LiteLLM's
 proxy (installed on first use into bench/.litellm-venv), then for each case (non-streaming and streaming
@@ -40,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 
 import loadgen  # noqa: E402
 
-LITELLM_VERSION = "1.106.2"  # exactly this one (never 1.107.x)
+LITELLM_VERSION = "1.106.10"  # exactly this one: the release the issue-11 targets were measured against
 LITELLM_VENV = BENCH / ".litellm-venv"
 HOST = "127.0.0.1"
 CHAT_PATH = "/v1/chat/completions"
@@ -52,7 +53,8 @@ STREAM_CHUNKS = 5  # content deltas per streamed reply
 PACED = {"chunks": 5, "chunk_delay_ms": 20}
 SWEEP_LEVELS = (1, 10, 25, 50, 100, 200, 400)
 MAX_REQUESTS_PER_RUN = 200_000
-TARGET_ORDER = ("direct", "gateway", "litellm")
+TARGET_ORDER = ("direct", "gateway", "baseline", "litellm")
+GATEWAYS = ("gateway", "baseline")  # the gateway under test and, with --baseline-ref, the previous release
 
 perf = time.perf_counter
 
@@ -107,9 +109,9 @@ class Processes:
         self.logs.clear()
 
 
-def gateway_tree(ref: str | None, tmp: Path) -> tuple[Path, dict]:
-    """Where the gateway runs from: the working tree, or `git archive REF` unpacked under `tmp` (a stable
-    snapshot while others edit the working tree; the repository itself is left untouched)."""
+def gateway_tree(ref: str | None, tmp: Path, dest_name: str = "gateway-tree") -> tuple[Path, dict]:
+    """Where a gateway runs from: the working tree, or `git archive REF` unpacked under `tmp / dest_name` (a
+    stable snapshot while others edit the working tree; the repository itself is left untouched)."""
 
     def git(*argv: str) -> str:
         return subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
@@ -124,11 +126,13 @@ def gateway_tree(ref: str | None, tmp: Path) -> tuple[Path, dict]:
         except (OSError, subprocess.CalledProcessError):
             dirty = None
         return ROOT, {"source": "working tree", "head": commit, "uncommitted_changes": dirty}
-    dest = tmp / "gateway-tree"
+    if commit is None:
+        raise SystemExit(f"bench: {ref!r} is not a commit of this repository")
+    dest = tmp / dest_name
     dest.mkdir()
     archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest, {"source": f"git archive {ref}", "commit": commit}
+    return dest, {"source": f"git archive {ref}", "commit": commit, "short": commit[:7]}
 
 
 def free_port() -> int:
@@ -216,6 +220,11 @@ class Target:
     model: str
     paced_model: str
     proc_name: str  # whose process tree is "the target" (RSS, CPU)
+    label: str = ""  # as shown in the report (the baseline: gateway@<short commit>)
+    is_gateway: bool = False  # its requests leave usage rows; it sends X-Gateway-Overhead-Ms
+    sent: int = 0  # gateways: every request written to its chat endpoint (probes, warm-ups, sweep included)
+    db: Path | None = None  # gateways: their SQLite DB
+    status_headers: dict[str, str] = field(default_factory=dict)  # gateways: to read /status (an admin key)
     pid: int = 0
     cold_start_s: float | None = None
     rss_idle_mb: float | None = None
@@ -363,14 +372,14 @@ def prepare_gateway_db(tmp: Path, upstream_port: int, env: dict, root: Path) -> 
     return {"migrate_s": round(migrate_s, 2), "routing_rows_via": how}
 
 
-def create_gateway_key(env: dict, root: Path) -> str | None:
+def create_gateway_key(env: dict, root: Path, *, admin: bool = False) -> str | None:
     """A gateway key with RPM/TPM limits far above the load, so authentication and the limiter are on the
-    measured path as in production. None for code from before gateway keys (then: anonymous mode)."""
+    measured path as in production. None for code from before gateway keys (then: anonymous mode).
+    `admin`: a second key, only for reading `/status` (None where create_key has no --admin)."""
     python = str(ROOT / ".venv" / "bin" / "python")
-    created = subprocess.run(
-        [python, "manage.py", "create_key", "--name", "bench", "--rpm", "1000000000", "--tpm", "1000000000000"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    argv = [python, "manage.py", "create_key", "--name", "bench-admin" if admin else "bench"]
+    argv += ["--admin"] if admin else ["--rpm", "1000000000", "--tpm", "1000000000000"]
+    created = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=120)
     return created.stdout.strip() if created.returncode == 0 else None
 
 
@@ -458,7 +467,7 @@ def machine_conditions(pinned: bool, litellm_version: str | None) -> dict:
         "python": platform.python_version(),
         "packages": {**versions, "litellm": litellm_version},
         "pinning": (
-            "gateway and litellm on core 0; upstream and load generator on core 1"
+            "gateway(s) and litellm on core 0; upstream and load generator on core 1"
             if pinned
             else "none (fewer than 2 cores or no taskset)"
         ),
@@ -474,13 +483,16 @@ class Bench:
         self.procs = procs
         self.tmp = tmp
         self.targets: dict[str, Target] = {}
-        self.gateway_sent = 0  # every request written to the gateway's chat endpoint
         self.probe_counts: dict[str, dict] = {}
         self.pinned = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
         self.server_cpu = 0 if self.pinned else None
         self.client_cpu = 1 if self.pinned else None
         self.upstream_pid = 0
-        self.gateway_root, self.gateway_source = gateway_tree(args.gateway_ref, tmp)
+        # name -> (code root, where it came from): the gateway under test, and the baseline (--baseline-ref)
+        self.gateway_trees: dict[str, tuple[Path, dict]] = {"gateway": gateway_tree(args.gateway_ref, tmp)}
+        if args.baseline_ref:
+            self.gateway_trees["baseline"] = gateway_tree(args.baseline_ref, tmp, "baseline-tree")
+        self.gateway_source = self.gateway_trees["gateway"][1]
         self.server = args.server
         self.foreign: list[tuple[float, float]] = []  # per slice: other processes' share of core 0, core 1
         self.discarded_slices = 0
@@ -495,11 +507,11 @@ class Bench:
             str(ROOT / ".venv" / "bin" / "python"), "-m", "mock_upstream", "--host", HOST,
             "--port", str(port), "--chunks", str(STREAM_CHUNKS),
         ]  # fmt: skip
-        target = Target("direct", port, UPSTREAM_MODEL, UPSTREAM_PACED_MODEL, "upstream")
+        target = Target("direct", port, UPSTREAM_MODEL, UPSTREAM_PACED_MODEL, "upstream", label="direct")
         t0 = perf()
         proc = self.procs.start(
-            "upstream", argv, env=env, cpu=self.client_cpu, log_path=self.tmp / "upstream.log", cwd=self.gateway_root
-        )
+            "upstream", argv, env=env, cpu=self.client_cpu, log_path=self.tmp / "upstream.log", cwd=ROOT
+        )  # always the working tree's mock (older refs had it elsewhere), whatever code the gateways run
         counter: dict = {}
         target.cold_start_s = await wait_first_200(target, t0, proc, 30.0, counter)
         target.pid = self.upstream_pid = proc.pid
@@ -515,16 +527,21 @@ class Bench:
         self.targets["direct"] = target
         log(f"upstream on :{port} (first 200 after {target.cold_start_s:.2f}s)")
 
-    async def start_gateway(self) -> dict:
+    async def start_gateway(self, name: str = "gateway") -> dict:
+        """The gateway `name` ("gateway": the code under test; "baseline": --baseline-ref) from its own code
+        root, with its own SQLite DB, data dir (secret key file) and gateway key."""
+        root, source = self.gateway_trees[name]
+        work = self.tmp / name
+        work.mkdir()
         port = free_port()
         env = {
             **base_env(),
-            "DB_PATH": str(self.tmp / "gateway.sqlite3"),
-            "GATEWAY_DATA_DIR": str(self.tmp / "gateway-data"),  # its secret key file: not in the checkout
+            "DB_PATH": str(work / "gateway.sqlite3"),
+            "GATEWAY_DATA_DIR": str(work / "gateway-data"),  # its secret key file: not in the checkout
             "BENCH_API_KEY": "bench-key",
         }
-        setup = prepare_gateway_db(self.tmp, self.targets["direct"].port, env, self.gateway_root)
-        key = create_gateway_key(env, self.gateway_root)
+        setup = prepare_gateway_db(work, self.targets["direct"].port, env, root)
+        key = create_gateway_key(env, root)
         if key is None:
             env["GATEWAY_ALLOW_ANONYMOUS"] = "true"
         setup["auth"] = "gateway key with RPM/TPM limits (in-process limiter)" if key else "none (older code)"
@@ -536,21 +553,29 @@ class Bench:
                 "gateway_project.asgi:application",
             ]  # fmt: skip
         else:
-            argv = [python, "-m", "daphne", "-b", HOST, "-p", str(port), "gateway_project.asgi:application"]
-        target = Target("gateway", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "gateway")
+            # As the code's own scripts/run starts it: releases with GATEWAY_ACCESS_LOG run Daphne with -v 0
+            # (no access-log line per request) unless that is switched on; older ones logged every request.
+            run_script = root / "scripts" / "run"
+            quiet = run_script.exists() and "GATEWAY_ACCESS_LOG" in run_script.read_text()
+            argv = [python, "-m", "daphne", *(["-v", "0"] if quiet else []), "-b", HOST, "-p", str(port),
+                    "gateway_project.asgi:application"]
+        label = "gateway" if name == "gateway" else f"gateway@{source['short']}"
+        target = Target(name, port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, name, label=label, is_gateway=True)
+        target.db = Path(env["DB_PATH"])
         if key:
             target.headers = {"Authorization": f"Bearer {key}"}
+            admin_key = create_gateway_key(env, root, admin=True)
+            if admin_key:
+                target.status_headers = {"Authorization": f"Bearer {admin_key}"}
         t0 = perf()
-        proc = self.procs.start(
-            "gateway", argv, env=env, cpu=self.server_cpu, log_path=self.tmp / "gateway.log", cwd=self.gateway_root
-        )
+        proc = self.procs.start(name, argv, env=env, cpu=self.server_cpu, log_path=self.tmp / f"{name}.log", cwd=root)
         counter: dict = {}
         target.cold_start_s = await wait_first_200(target, t0, proc, 60.0, counter)
-        self.gateway_sent += counter.get("probes_answered", 0)
+        target.sent += counter.get("probes_answered", 0)
         target.pid = proc.pid
-        self.targets["gateway"] = target
-        self.gateway_db = Path(env["DB_PATH"])
-        log(f"gateway on :{port} (first 200 after {target.cold_start_s:.2f}s; {setup})")
+        self.targets[name] = target
+        setup["code"] = source
+        log(f"{label} on :{port} (first 200 after {target.cold_start_s:.2f}s; {setup})")
         return setup
 
     async def start_litellm(self) -> None:
@@ -571,7 +596,7 @@ class Bench:
             str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host", HOST, "--port", str(port),
             "--num_workers", "1",
         ]  # fmt: skip
-        target = Target("litellm", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "litellm")
+        target = Target("litellm", port, GATEWAY_MODEL, GATEWAY_PACED_MODEL, "litellm", label="litellm")
         t0 = perf()
         proc = self.procs.start("litellm", argv, env=env, cpu=self.server_cpu, log_path=self.tmp / "litellm.log")
         target.cold_start_s = await wait_first_200(target, t0, proc, 120.0, {})
@@ -646,7 +671,7 @@ class Bench:
             result = await loadgen.run_load(
                 HOST, target.port, request, concurrency=case.concurrency, duration=duration,
                 max_requests=MAX_REQUESTS_PER_RUN, stream=case.stream, timeout=self.args.timeout,
-                overhead_header="x-gateway-overhead-ms" if target.name == "gateway" else None,
+                overhead_header="x-gateway-overhead-ms" if target.is_gateway else None,
             )  # fmt: skip
         finally:
             stop.set()
@@ -671,8 +696,8 @@ class Bench:
             )
             cpu["foreign_server_core"] = foreign[0]
             cpu["foreign_client_core"] = foreign[1]
-        if target.name == "gateway":
-            self.gateway_sent += result.sent
+        if target.is_gateway:
+            target.sent += result.sent
         return result, cpu
 
     # ---- the cases, interleaved
@@ -709,8 +734,20 @@ class Bench:
                     "foreign_on_server_core": round(100 * cpu[name]["foreign_server_core"] / wall, 1),
                     "foreign_on_client_core": round(100 * cpu[name]["foreign_client_core"] / wall, 1),
                 }
+                ok = pooled[name].ok
+                summary["cpu_ms_per_request"] = {  # CPU of the process tree per completed request, kept slices
+                    part: (round(1000 * cpu[name][part] / ok, 3) if ok else None)
+                    for part in ("target", "upstream", "loadgen")
+                }
+                if name == "direct":
+                    summary["cpu_ms_per_request"]["target"] = None
                 summary["settle_wait_s"] = round(cpu[name]["settle"], 2)
                 entry["targets"][name] = summary
+            walls = sum(cpu[n]["wall"] for n in names) or 1.0
+            entry["foreign_pct"] = {  # over all the case's kept slices, every target
+                "server_core": round(100 * sum(cpu[n]["foreign_server_core"] for n in names) / walls, 1),
+                "client_core": round(100 * sum(cpu[n]["foreign_client_core"] for n in names) / walls, 1),
+            }
             direct = entry["targets"].get("direct", {})
             for name in names:
                 if name == "direct":
@@ -721,9 +758,12 @@ class Bench:
                     for key in ("p50_ms", "p99_ms", "mean_ms", "ttft_p50_ms", "ttft_p99_ms")
                     if s.get(key) is not None
                 }
+            if "baseline" in entry["targets"]:
+                entry["gateway_vs_baseline"] = compare(entry["targets"]["gateway"], entry["targets"]["baseline"])
             report[case.name] = entry
             brief = ", ".join(
-                f"{n} {entry['targets'][n]['rps']}/s p50 {entry['targets'][n]['p50_ms']}ms "
+                f"{self.targets[n].label} {entry['targets'][n]['rps']}/s p50 {entry['targets'][n]['p50_ms']}ms "
+                f"cpu/req {_f(entry['targets'][n]['cpu_ms_per_request']['target'], 3)}ms "
                 f"err {entry['targets'][n]['errors']}"
                 for n in names
             )
@@ -731,51 +771,63 @@ class Bench:
         return report
 
     async def sweep(self) -> dict:
-        """The gateway alone, non-streaming, at rising concurrency."""
+        """Each gateway alone (the baseline too, when there is one), non-streaming, at rising concurrency;
+        at each level the gateways run one after the other, the first one alternating from level to level."""
         args = self.args
-        target = self.targets["gateway"]
-        levels = []
-        base_p99 = None
-        best = None
-        for c in SWEEP_LEVELS:
+        names = [n for n in GATEWAYS if n in self.targets]
+        out = {n: {"levels": [], "c1_p99_ms": None, "largest_concurrency_p99_under_2x_c1_and_no_errors": None}
+               for n in names}  # fmt: skip
+        for i, c in enumerate(SWEEP_LEVELS):
             case = Case(f"sweep c={c}", False, c)
-            await self.slice(target, case, args.warmup, sample_rss=False)
-            result, used = await self.clean_slice(target, case, args.sweep_duration, sample_rss=False)
-            s = result.summary()
-            s["concurrency"] = c
-            s["cpu_pct_target"] = round(100 * used["target"] / used["wall"], 1)
-            s["cpu_pct_loadgen"] = round(100 * used["loadgen"] / used["wall"], 1)
-            if c == 1:
-                base_p99 = s["p99_ms"]
-            s["p99_within_2x_c1"] = bool(base_p99 and s["p99_ms"] is not None and s["p99_ms"] < 2 * base_p99)
-            if s["p99_within_2x_c1"] and s["errors"] == 0:
-                best = c
-            levels.append(s)
-            log(f"sweep c={c}: {s['rps']}/s p50 {s['p50_ms']}ms p99 {s['p99_ms']}ms errors {s['errors']}")
-        return {
-            "levels": levels,
-            "c1_p99_ms": base_p99,
-            "largest_concurrency_p99_under_2x_c1_and_no_errors": best,
-        }
+            for name in names[i % len(names) :] + names[: i % len(names)]:
+                target, res = self.targets[name], out[name]
+                await self.slice(target, case, args.warmup, sample_rss=False)
+                result, used = await self.clean_slice(target, case, args.sweep_duration, sample_rss=False)
+                s = result.summary()
+                s["concurrency"] = c
+                s["cpu_pct_target"] = round(100 * used["target"] / used["wall"], 1)
+                s["cpu_pct_loadgen"] = round(100 * used["loadgen"] / used["wall"], 1)
+                s["cpu_ms_per_request"] = round(1000 * used["target"] / result.ok, 3) if result.ok else None
+                s["foreign_pct"] = {
+                    "server_core": round(100 * used.get("foreign_server_core", 0.0) / used["wall"], 1),
+                    "client_core": round(100 * used.get("foreign_client_core", 0.0) / used["wall"], 1),
+                }
+                if c == 1:
+                    res["c1_p99_ms"] = s["p99_ms"]
+                base_p99 = res["c1_p99_ms"]
+                s["p99_within_2x_c1"] = bool(base_p99 and s["p99_ms"] is not None and s["p99_ms"] < 2 * base_p99)
+                if s["p99_within_2x_c1"] and s["errors"] == 0:
+                    res["largest_concurrency_p99_under_2x_c1_and_no_errors"] = c
+                res["levels"].append(s)
+                log(f"sweep {target.label} c={c}: {s['rps']}/s p50 {s['p50_ms']}ms p99 {s['p99_ms']}ms "
+                    f"errors {s['errors']}")  # fmt: skip
+        return out
 
-    async def usage_check(self) -> dict:
-        target = self.targets["gateway"]
+    async def usage_check(self, name: str = "gateway") -> dict:
+        """Once the gateway reports nothing pending: one usage row per request it was sent?"""
+        target = self.targets[name]
         await asyncio.sleep(1.0)
+        head = f"GET /status HTTP/1.1\r\nHost: {HOST}:{target.port}\r\nConnection: close\r\n"
+        status_request = (head + "".join(f"{k}: {v}\r\n" for k, v in target.status_headers.items()) + "\r\n").encode()
         pending = None
         deadline = perf() + 30
         while perf() < deadline:
-            resp = await loadgen.one_request(HOST, target.port, loadgen.get_request(HOST, target.port, "/status"))
-            pending = json.loads(resp.body).get("usage_rows_pending")
+            resp = await loadgen.one_request(HOST, target.port, status_request)
+            with contextlib.suppress(ValueError, AttributeError):
+                pending = json.loads(resp.body).get("usage_rows_pending")
             if pending == 0:
                 break
+            if pending is None and count_usage_rows(target.db)[0] >= target.sent:
+                break  # /status without the pending count (or refused): all the rows are there already
             await asyncio.sleep(0.25)
-        rows, by_status = count_usage_rows(self.gateway_db)
+        rows, by_status = count_usage_rows(target.db)
         return {
-            "requests_sent_through_gateway": self.gateway_sent,
+            "target": target.label,
+            "requests_sent_through_gateway": target.sent,
             "usage_rows": rows,
             "usage_rows_by_status": by_status,
             "pending_after_drain": pending,
-            "match": rows == self.gateway_sent,
+            "match": rows == target.sent,
         }
 
 
@@ -793,6 +845,23 @@ def _diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else round(a - b, 3)
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    """a / b; None unless both are there and positive (an added latency below 0 is noise, not a ratio)."""
+    return None if a is None or b is None or a < 0 or b <= 0 else round(a / b, 3)
+
+
+def compare(g: dict, b: dict) -> dict:
+    """Gateway / baseline ratios of one case's summaries: < 1 is less (better) for latencies and CPU, > 1 is
+    more (better) for req/s."""
+    added_g, added_b = g.get("added", {}), b.get("added", {})
+    out = {key: _ratio(g.get(key), b.get(key)) for key in ("rps", "p50_ms", "p99_ms", "ttft_p50_ms", "ttft_p99_ms")}
+    out.update({f"added_{key}": _ratio(added_g.get(key), added_b.get(key)) for key in
+                ("p50_ms", "p99_ms", "ttft_p50_ms", "ttft_p99_ms")})  # fmt: skip
+    out["cpu_ms_per_request"] = _ratio(g["cpu_ms_per_request"]["target"], b["cpu_ms_per_request"]["target"])
+    out["cpu_pct_target"] = _ratio(g["cpu_pct"]["target"], b["cpu_pct"]["target"])
+    return {k: v for k, v in out.items() if v is not None or k in ("rps", "p50_ms", "cpu_ms_per_request")}
+
+
 # -- reporting -----------------------------------------------------------------------------------------
 
 
@@ -804,11 +873,19 @@ def _f(value, digits: int = 2) -> str:
     return str(value)
 
 
+def _x(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
 def render_markdown(report: dict) -> str:
     lines: list[str] = []
     settings = report["settings"]
     cond = report["conditions"]
     tree = cond.get("gateway_tree") or {}
+    base_tree = cond.get("baseline_tree")
+    labels = {name: t.get("label") or name for name, t in report.get("targets", {}).items()}
+    base_label = labels.get("baseline", f"gateway@{(base_tree or {}).get('short')}")
+    vs = f"gateway / {base_label}"
     lines.append(f"# Gateway overhead benchmark — {report['date']}")
     lines.append("")
     lines.append(
@@ -820,6 +897,13 @@ def render_markdown(report: dict) -> str:
         f"{tree.get('source')} at {tree.get('commit') or tree.get('head')}"
         + (" (with uncommitted changes)" if tree.get("uncommitted_changes") else "")
         + "."
+        + (
+            f" Baseline `{base_label}`: {base_tree.get('source')} at {base_tree.get('commit')}, measured beside it "
+            f"(own DB and key); ratios are {vs}: under 1 means less (latency, CPU), over 1 for req/s more."
+            if base_tree
+            else ""
+        )
+        + " Mock upstream: the working tree's."
     )
     foreign = report.get("foreign_cpu")
     if foreign:
@@ -846,21 +930,67 @@ def render_markdown(report: dict) -> str:
     lines.append("")
     lines.append(
         "| case | target | req/s | p50 | p99 | +p50 | +p99 | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
-        "| errors | CPU % target/upstream/loadgen/others | foreign % server/client core |"
+        "| errors | CPU ms/req | CPU % target/upstream/loadgen/others | foreign % server/client core |"
     )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for case_name, case in report["cases"].items():
         for name, s in case["targets"].items():
             added = s.get("added", {})
             cpu = s["cpu_pct"]
             lines.append(
-                f"| {case_name} | {name} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} "
-                f"| {_f(added.get('p50_ms'))} | {_f(added.get('p99_ms'))} | {_f(s.get('ttft_p50_ms'))} "
-                f"| {_f(s.get('ttft_p99_ms'))} | {_f(added.get('ttft_p50_ms'))} | {_f(added.get('ttft_p99_ms'))} "
-                f"| {s['errors']} | {_f(cpu['target'], 0)}/{_f(cpu['upstream'], 0)}/{_f(cpu['loadgen'], 0)}"
+                f"| {case_name} | {labels.get(name, name)} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} "
+                f"| {_f(s['p99_ms'])} | {_f(added.get('p50_ms'))} | {_f(added.get('p99_ms'))} "
+                f"| {_f(s.get('ttft_p50_ms'))} | {_f(s.get('ttft_p99_ms'))} | {_f(added.get('ttft_p50_ms'))} "
+                f"| {_f(added.get('ttft_p99_ms'))} | {s['errors']} | {_f(s['cpu_ms_per_request']['target'], 3)} "
+                f"| {_f(cpu['target'], 0)}/{_f(cpu['upstream'], 0)}/{_f(cpu['loadgen'], 0)}"
                 f"/{_f(cpu['other_servers'], 0)} | {_f(cpu.get('foreign_on_server_core'), 0)}"
                 f"/{_f(cpu.get('foreign_on_client_core'), 0)} |"
             )
+        r = case.get("gateway_vs_baseline")
+        if r is not None:
+            g, b = case["targets"]["gateway"], case["targets"]["baseline"]
+            lines.append(
+                f"| {case_name} | **{vs}** | {_x(r.get('rps'))} | {_x(r.get('p50_ms'))} | {_x(r.get('p99_ms'))} "
+                f"| {_x(r.get('added_p50_ms'))} | {_x(r.get('added_p99_ms'))} | {_x(r.get('ttft_p50_ms'))} "
+                f"| {_x(r.get('ttft_p99_ms'))} | {_x(r.get('added_ttft_p50_ms'))} | {_x(r.get('added_ttft_p99_ms'))} "
+                f"| {g['errors']}/{b['errors']} | {_x(r.get('cpu_ms_per_request'))} "
+                f"| {_x(r.get('cpu_pct_target'))} (target) | – |"
+            )
+
+    # CPU per request: one column per proxy, the foreign load of the same slices beside each figure
+    present = {n for c in report["cases"].values() for n in c["targets"]}
+    proxies = [n for n in ("gateway", "baseline", "litellm") if n in present]
+    if proxies:
+        lines.append("")
+        lines.append(
+            "## CPU per request (ms of the target's process tree per completed request; in brackets the foreign "
+            "load of the same slices, % of the server/client core)"
+        )
+        lines.append("")
+        head = [labels.get(n, n) for n in proxies]
+        if "baseline" in proxies:
+            head.insert(proxies.index("baseline") + 1, vs)
+        lines.append("| case | " + " | ".join(head) + " | foreign % server/client core, whole case |")
+        lines.append("|---|" + "---:|" * len(head) + "---|")
+        for case_name, case in report["cases"].items():
+            cells = []
+            for n in proxies:
+                s = case["targets"].get(n)
+                if s is None:
+                    cells.append("–")
+                else:
+                    cpu = s["cpu_pct"]
+                    cells.append(
+                        f"{_f(s['cpu_ms_per_request']['target'], 3)} ({_f(cpu.get('foreign_on_server_core'), 0)}"
+                        f"/{_f(cpu.get('foreign_on_client_core'), 0)})"
+                    )
+                if n == "baseline":
+                    cells.append(_x((case.get("gateway_vs_baseline") or {}).get("cpu_ms_per_request")))
+            fp = case.get("foreign_pct") or {}
+            lines.append(
+                f"| {case_name} | {' | '.join(cells)} | {_f(fp.get('server_core'), 1)}/{_f(fp.get('client_core'), 1)} |"
+            )
+
     paced = [c for c in report["cases"].values() if c["paced"]]
     if paced:
         lines.append("")
@@ -874,9 +1004,16 @@ def render_markdown(report: dict) -> str:
         for name, s in paced[0]["targets"].items():
             g = s.get("gaps_ms") or {}
             lines.append(
-                f"| {name} | {g.get('count', 0)} | {_f(g.get('min'))} | {_f(g.get('p10'))} | {_f(g.get('p50'))} "
-                f"| {_f(g.get('p90'))} | {_f(g.get('max'))} | {_f(g.get('under_5ms_share'), 3)} |"
+                f"| {labels.get(name, name)} | {g.get('count', 0)} | {_f(g.get('min'))} | {_f(g.get('p10'))} "
+                f"| {_f(g.get('p50'))} | {_f(g.get('p90'))} | {_f(g.get('max'))} | {_f(g.get('under_5ms_share'), 3)} |"
             )
+        if "baseline" in paced[0]["targets"]:
+            g = paced[0]["targets"]["gateway"].get("gaps_ms") or {}
+            b = paced[0]["targets"]["baseline"].get("gaps_ms") or {}
+            lines.append(
+                f"| **{vs}** | – | " + " | ".join(_x(_ratio(g.get(k), b.get(k))) for k in
+                                                  ("min", "p10", "p50", "p90", "max")) + " | – |"
+            )  # fmt: skip
     lines.append("")
     lines.append("## Processes")
     lines.append("")
@@ -886,41 +1023,80 @@ def render_markdown(report: dict) -> str:
     lines.append("|---|---:|---:|---:|---:|")
     for name, t in report["targets"].items():
         lines.append(
-            f"| {name} | {_f(t['cold_start_s'])} | {_f(t['rss_idle_mb'], 1)} | {_f(t['rss_load_max_mb'], 1)} "
-            f"| {_f(t['rss_end_mb'], 1)} |"
+            f"| {labels.get(name, name)} | {_f(t['cold_start_s'])} | {_f(t['rss_idle_mb'], 1)} "
+            f"| {_f(t['rss_load_max_mb'], 1)} | {_f(t['rss_end_mb'], 1)} |"
         )
-    if report.get("gateway_overhead_header"):
+    if "baseline" in report["targets"]:
+        g, b = report["targets"]["gateway"], report["targets"]["baseline"]
+        lines.append(
+            f"| **{vs}** | " + " | ".join(_x(_ratio(g.get(k), b.get(k))) for k in
+                                         ("cold_start_s", "rss_idle_mb", "rss_load_max_mb", "rss_end_mb")) + " |"
+        )  # fmt: skip
+    setups = [(labels.get(n, n), report.get(f"{n}_setup")) for n in GATEWAYS if report.get(f"{n}_setup")]
+    if setups:
         lines.append("")
-        lines.append("Gateway's own `X-Gateway-Overhead-Ms` header (p50 / p99 ms), per case: " + "; ".join(
-            f"{k}: {v['p50']}/{v['p99']}" for k, v in report["gateway_overhead_header"].items()
-        ))  # fmt: skip
-    sweep = report.get("sweep")
-    if sweep:
+        lines.append("Gateway setup before launch (not in the cold start): " + "; ".join(
+            f"{label}: migrate {setup.get('migrate_s')} s, routing via {setup.get('routing_rows_via')}, "
+            f"auth {setup.get('auth')}" for label, setup in setups
+        ) + ".")  # fmt: skip
+    for gw in GATEWAYS:
+        header = report.get(f"{gw}_overhead_header")
+        if header:
+            lines.append("")
+            lines.append(
+                f"`{labels.get(gw, gw)}`'s own `X-Gateway-Overhead-Ms` header (p50 / p99 ms), per case: "
+                + "; ".join(f"{k}: {v['p50']}/{v['p99']}" for k, v in header.items())
+            )
+    sweeps = [(n, report[key]) for n, key in (("gateway", "sweep"), ("baseline", "baseline_sweep")) if report.get(key)]
+    if sweeps:
         lines.append("")
         lines.append("## Gateway concurrency sweep (non-streaming)")
         lines.append("")
-        lines.append("| concurrency | req/s | p50 | p99 | errors | p99 < 2× c=1 p99 | gateway CPU % |")
-        lines.append("|---:|---:|---:|---:|---:|---|---:|")
-        for s in sweep["levels"]:
+        lines.append(
+            "| concurrency | target | req/s | p50 | p99 | errors | p99 < 2× c=1 p99 | CPU % | CPU ms/req "
+            "| foreign % server/client core |"
+        )
+        lines.append("|---:|---|---:|---:|---:|---:|---|---:|---:|---|")
+        by_level = {n: {s["concurrency"]: s for s in sweep["levels"]} for n, sweep in sweeps}
+        for c in SWEEP_LEVELS:
+            for n, _ in sweeps:
+                s = by_level[n].get(c)
+                if s is None:
+                    continue
+                fp = s.get("foreign_pct") or {}
+                lines.append(
+                    f"| {c} | {labels.get(n, n)} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} "
+                    f"| {s['errors']} | {'yes' if s['p99_within_2x_c1'] else 'no'} | {_f(s['cpu_pct_target'], 0)} "
+                    f"| {_f(s.get('cpu_ms_per_request'), 3)} | {_f(fp.get('server_core'), 0)}"
+                    f"/{_f(fp.get('client_core'), 0)} |"
+                )
+            if len(sweeps) == 2 and c in by_level["gateway"] and c in by_level["baseline"]:
+                g, b = by_level["gateway"][c], by_level["baseline"][c]
+                ratios = " | ".join(_x(_ratio(g.get(k), b.get(k))) for k in ("rps", "p50_ms", "p99_ms"))
+                lines.append(
+                    f"| {c} | **{vs}** | {ratios} | {g['errors']}/{b['errors']} | – "
+                    f"| {_x(_ratio(g['cpu_pct_target'], b['cpu_pct_target']))} "
+                    f"| {_x(_ratio(g.get('cpu_ms_per_request'), b.get('cpu_ms_per_request')))} | – |"
+                )
+        for n, sweep in sweeps:
+            lines.append("")
             lines.append(
-                f"| {s['concurrency']} | {_f(s['rps'], 1)} | {_f(s['p50_ms'])} | {_f(s['p99_ms'])} | {s['errors']} "
-                f"| {'yes' if s['p99_within_2x_c1'] else 'no'} | {_f(s['cpu_pct_target'], 0)} |"
+                f"{labels.get(n, n)}: largest concurrency with p99 under 2× the c=1 p99 ({_f(sweep['c1_p99_ms'])} ms) "
+                f"and no errors: **{sweep['largest_concurrency_p99_under_2x_c1_and_no_errors']}**"
             )
+    checks = [report[key] for key in ("usage_check", "baseline_usage_check") if report.get(key)]
+    if checks:
         lines.append("")
-        lines.append(
-            f"Largest concurrency with p99 under 2× the c=1 p99 ({_f(sweep['c1_p99_ms'])} ms) and no errors: "
-            f"**{sweep['largest_concurrency_p99_under_2x_c1_and_no_errors']}**"
-        )
-    usage = report.get("usage_check")
-    if usage:
-        lines.append("")
-        lines.append(
-            f"## Usage rows\n\nRequests sent through the gateway (warm-ups, probes and sweep included): "
-            f"**{usage['requests_sent_through_gateway']}**; `usage_usagerecord` rows after the drain: "
-            f"**{usage['usage_rows']}** {usage['usage_rows_by_status']} → "
-            f"{'match' if usage['match'] else 'MISMATCH'} (pending after drain: {usage['pending_after_drain']}"
-            f"; rows after the gateway's SIGTERM: {usage.get('usage_rows_after_shutdown', '–')})."
-        )
+        lines.append("## Usage rows")
+        for usage in checks:
+            lines.append("")
+            lines.append(
+                f"`{usage.get('target', 'gateway')}`: requests sent through it (warm-ups, probes and sweep "
+                f"included): **{usage['requests_sent_through_gateway']}**; `usage_usagerecord` rows after the "
+                f"drain: **{usage['usage_rows']}** {usage['usage_rows_by_status']} → "
+                f"{'match' if usage['match'] else 'MISMATCH'} (pending after drain: {usage['pending_after_drain']}"
+                f"; rows after its SIGTERM: {usage.get('usage_rows_after_shutdown', '–')})."
+            )
     lines.append("")
     return "\n".join(lines)
 
@@ -979,9 +1155,14 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
         },
     }
     report["conditions"]["gateway_tree"] = bench.gateway_source
+    if "baseline" in bench.gateway_trees:
+        report["conditions"]["baseline_tree"] = bench.gateway_trees["baseline"][1]
+    report["conditions"]["upstream_tree"] = "working tree (python -m mock_upstream)"
     report["conditions"]["quiet_check_before_start"] = preflight
     await bench.start_upstream()
-    report["gateway_setup"] = await bench.start_gateway()
+    report["gateway_setup"] = await bench.start_gateway("gateway")
+    if "baseline" in bench.gateway_trees:
+        report["baseline_setup"] = await bench.start_gateway("baseline")
     if not args.skip_litellm:
         await bench.start_litellm()
     await asyncio.sleep(1.0)
@@ -989,22 +1170,30 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
         target.rss_idle_mb = rss_mb(tree_pids(target.pid))
 
     report["cases"] = await bench.run_cases()
-    report["gateway_overhead_header"] = {
-        name: case["targets"]["gateway"]["gateway_overhead_header_ms"]
-        for name, case in report["cases"].items()
-        if "gateway_overhead_header_ms" in case["targets"].get("gateway", {})
-    }
+    gateways = [n for n in GATEWAYS if n in bench.targets]
+    for gw in gateways:  # "gateway_overhead_header", "baseline_overhead_header"
+        report[f"{gw}_overhead_header"] = {
+            name: case["targets"][gw]["gateway_overhead_header_ms"]
+            for name, case in report["cases"].items()
+            if "gateway_overhead_header_ms" in case["targets"].get(gw, {})
+        }
     if not args.skip_sweep:
-        report["sweep"] = await bench.sweep()
+        sweeps = await bench.sweep()
+        report["sweep"] = sweeps["gateway"]
+        if "baseline" in sweeps:
+            report["baseline_sweep"] = sweeps["baseline"]
     await asyncio.sleep(0.5)
     for target in bench.targets.values():
         target.rss_end_mb = rss_mb(tree_pids(target.pid))
-    report["usage_check"] = await bench.usage_check()
-    # a clean stop (SIGTERM) flushes whatever is left; recount to see nothing was lost either way
-    procs.stop("gateway", timeout=15.0)
-    report["usage_check"]["usage_rows_after_shutdown"] = count_usage_rows(bench.gateway_db)[0]
+    for gw in gateways:  # "usage_check", "baseline_usage_check"
+        key = "usage_check" if gw == "gateway" else f"{gw}_usage_check"
+        report[key] = await bench.usage_check(gw)
+        # a clean stop (SIGTERM) flushes whatever is left; recount to see nothing was lost either way
+        procs.stop(gw, timeout=15.0)
+        report[key]["usage_rows_after_shutdown"] = count_usage_rows(bench.targets[gw].db)[0]
     report["targets"] = {
         name: {
+            "label": t.label,
             "cold_start_s": None if t.cold_start_s is None else round(t.cold_start_s, 3),
             "rss_idle_mb": t.rss_idle_mb,
             "rss_load_max_mb": t.rss_load_max_mb or None,
@@ -1034,8 +1223,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="short slices: a smoke run of well under a minute")
     parser.add_argument("--skip-litellm", action="store_true", help="compare with the direct call only")
     parser.add_argument("--skip-sweep", action="store_true", help="no concurrency sweep")
-    parser.add_argument("--server", choices=("daphne", "uvicorn"), default="daphne",
-                        help="ASGI server for the gateway (Daphne is the default; uvicorn the measured alternative)")
+    parser.add_argument(
+        "--server",
+        choices=("daphne", "uvicorn"),
+        default="daphne",
+        help="ASGI server for the gateway (Daphne is the default; uvicorn the measured alternative)",
+    )
     parser.add_argument("--duration", type=float, help="seconds per target per round (default 3; quick 0.3)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per case (default 4; quick 2)")
     parser.add_argument("--warmup", type=float, help="warm-up seconds per target and case (default 1; quick 0.15)")
@@ -1056,8 +1249,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gateway-ref",
-        help="run the gateway (and the mock upstream) from `git archive REF` instead of the working tree, "
-        "e.g. HEAD: a stable snapshot while the working tree is being edited",
+        help="run the gateway from `git archive REF` instead of the working tree, e.g. HEAD: a stable snapshot "
+        "while the working tree is being edited (the mock upstream always runs from the working tree)",
+    )
+    parser.add_argument(
+        "--baseline-ref",
+        metavar="REF",
+        help="also measure a second gateway, `baseline` (shown as gateway@<commit>), from `git archive REF` "
+        "(e.g. the previous release), interleaved with the others in every case, round and sweep level",
     )
     args = parser.parse_args(argv)
     quick = args.quick
@@ -1081,7 +1280,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = asyncio.run(run(args, procs, tmp))
     except BaseException:
-        for name in ("gateway", "litellm", "upstream"):
+        for name in ("gateway", "baseline", "litellm", "upstream"):
             path = tmp / f"{name}.log"
             if path.exists():
                 tail = path.read_text(errors="replace")[-2000:]
@@ -1098,8 +1297,8 @@ def main(argv: list[str] | None = None) -> int:
     out.with_suffix(".md").write_text(report["markdown"])
     print(report["markdown"])
     print(f"JSON: {out}\nMarkdown: {out.with_suffix('.md')}")
-    usage = report.get("usage_check", {})
-    return 0 if usage.get("match", True) else 1
+    checks = [report.get("usage_check", {}), report.get("baseline_usage_check", {})]
+    return 0 if all(check.get("match", True) for check in checks) else 1
 
 
 if __name__ == "__main__":
