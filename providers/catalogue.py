@@ -13,14 +13,16 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from providers.specs import ProviderSpec
 
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+if TYPE_CHECKING:  # httpx is imported when a catalogue is read, not when the gateway starts
+    import httpx
+
+TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS = 20.0, 5.0
 MAX_CATALOGUE_BYTES = 32 * 1024 * 1024
 MAX_PAGES = 20
 # Plain OpenAI-style catalogues list every model family; these never answer chat completions.
@@ -53,7 +55,10 @@ def fetch_catalogue(spec: ProviderSpec, *, transport: httpx.BaseTransport | None
     fetch = provider_class.read_catalogue if provider_class is not None else None
     if fetch is None:
         raise DiscoveryError(f"{spec.name}: providers of kind '{spec.kind}' have no model catalogue to read.")
-    with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False, transport=transport) as client:
+    import httpx
+
+    timeout = httpx.Timeout(TIMEOUT_SECONDS, connect=CONNECT_TIMEOUT_SECONDS)
+    with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport) as client:
         try:
             return fetch(spec, client)
         except httpx.HTTPError as exc:

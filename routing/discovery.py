@@ -11,8 +11,8 @@ How each kind's catalogue is read: providers.catalogue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import httpx
 from django.db import transaction
 
 from providers.catalogue import DiscoveryError, FoundModel, fetch_catalogue
@@ -21,6 +21,9 @@ from routing.selectors import provider_spec
 from routing.services import config_bulk_edit, config_changed
 
 PUBLIC_ID_MAX = 200
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["DiscoveryError", "DiscoveryResult", "FoundModel", "discover_models", "models_create_discovered"]
 

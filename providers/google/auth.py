@@ -19,12 +19,15 @@ import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 from django.conf import settings
 from google.auth import exceptions as google_exceptions
 from google.auth import transport as google_transport
 from google.oauth2 import service_account
+
+if TYPE_CHECKING:  # httpx is imported when a token is refreshed, not when the gateway starts
+    import httpx
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 REFRESH_MARGIN_SECONDS = 300.0
@@ -97,6 +100,8 @@ class AccessTokens:
         with self._thread_lock:  # two event loops (tests) must not refresh one credentials object at once
             credentials = self._load()
             try:
+                import httpx
+
                 with httpx.Client(timeout=TOKEN_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client:
                     credentials.refresh(HttpxRequest(client))
             except google_exceptions.RefreshError as exc:
@@ -170,6 +175,8 @@ class HttpxRequest(google_transport.Request):
         self._client = client
 
     def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
+        import httpx
+
         try:
             response = self._client.request(
                 method, url, content=body, headers=headers, timeout=timeout or TOKEN_TIMEOUT_SECONDS
