@@ -1,1 +1,0 @@
-"""Conversation context: stored conversations, history fitted to each model, similar past interactions."""

@@ -1,1 +1,0 @@
-"""MCP: external context servers called before routing, and the gateway's own MCP server."""
