@@ -25,6 +25,8 @@ from django.db import connection
 
 from mock_upstream import start_in_thread
 
+pytest_plugins = ("tests.browser",)  # chromium, admin_page, screenshot: the admin in a real browser
+
 ROOT = Path(__file__).resolve().parent.parent
 MOCK_KEY = "sk-mock-test-key-7f3a9c"  # distinctive, so tests can grep for leaks
 FREE_KEY = "sk-free-test-key-2b8e41"
