@@ -32,9 +32,17 @@ MAX_ERROR_BODY_BYTES = 64 * 1024  # what is read of an upstream error body, for 
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts in OpenAI's terms. `prompt_tokens` includes the cached ones (OpenAI's
+    `prompt_tokens_details.cached_tokens`, Anthropic's cache reads and writes, which a translation adds in);
+    `completion_tokens` includes reasoning tokens. The details let cost price each part as the provider does."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the provider's prompt cache
+    cache_creation_tokens: int = 0  # prompt tokens written to it (Anthropic's cache_creation_input_tokens)
+    reasoning_tokens: int = 0  # completion tokens spent thinking
+    estimated: bool = False  # counted by the gateway because the upstream reported none
 
     @classmethod
     def from_openai(cls, usage: Any) -> Usage | None:
@@ -43,7 +51,12 @@ class Usage:
         prompt = _as_int(usage.get("prompt_tokens"))
         completion = _as_int(usage.get("completion_tokens"))
         total = _as_int(usage.get("total_tokens")) or prompt + completion
-        return cls(prompt, completion, total)
+        prompt_details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        cached = _as_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
+        reasoning = (_as_int(completion_details.get("reasoning_tokens"))
+                     if isinstance(completion_details, dict) else 0)
+        return cls(prompt, completion, total, cached_tokens=cached, reasoning_tokens=reasoning)
 
 
 def _as_int(value: Any) -> int:
