@@ -7,6 +7,7 @@ Anthropic server replaying recordings (full circle: Anthropic in, Anthropic out)
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -20,6 +21,8 @@ from proxy.fronts.messages.translate_request import to_openai_request
 from proxy.fronts.messages.translate_response import to_anthropic_message
 from tests.conftest import usage_rows
 from tests.providers.anthropic_loopback import ANTHROPIC, AnthropicLoopback, fixture_json
+
+AGENTS = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
 
 WEATHER = {"name": "get_weather", "description": "Weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -85,11 +88,28 @@ def test_a_claude_code_style_request_becomes_an_openai_request():
     }
 
 
+def test_system_messages_inside_messages_stay_in_place_as_claude_code_sends_them():
+    recorded = json.loads(AGENTS.joinpath("claude_code_2.1.332_2.request.json").read_text())["body"]
+    chat = to_openai_request(recorded)
+    roles = [message["role"] for message in chat["messages"]]
+    assert roles == ["system", "user", "system", "assistant", "tool"]
+    assert chat["messages"][2]["content"] == recorded["messages"][1]["content"]
+    assert chat["messages"][2]["content"].startswith("# Environment")
+    blocks = {"model": "m", "messages": [
+        {"role": "user", "content": "hi"},
+        {"role": "system", "content": [{"type": "text", "text": "one", "cache_control": {"type": "ephemeral"}},
+                                       {"type": "text", "text": "two"}]},
+        {"role": "system", "content": []}]}
+    assert to_openai_request(blocks)["messages"] == [{"role": "user", "content": "hi"},
+                                                     {"role": "system", "content": "one\n\ntwo"}]
+
+
 @pytest.mark.parametrize(("body", "param"), [
     ([], None),
     ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
     ({"model": "m", "messages": []}, "messages"),
-    ({"model": "m", "messages": [{"role": "system", "content": "hi"}]}, "messages.0"),
+    ({"model": "m", "messages": [{"role": "tool", "content": "hi"}]}, "messages.0"),
+    ({"model": "m", "messages": [{"role": "system", "content": [{"type": "image"}]}]}, "messages.0.content.0"),
     ({"model": "m", "messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
     ({"model": "m", "messages": [{"role": "user", "content": [{"type": "image", "source": {}}]}]},
      "messages.0.content.0.source"),
@@ -313,3 +333,38 @@ def test_events_leave_as_the_upstream_sends_them_and_a_client_leaving_is_recorde
         assert json.loads(first_delta[5:])["delta"]["text"]
     [row] = usage_rows(1, status="client_closed")
     assert row.model == "fast-model" and row.stream
+
+
+# --- Claude Code's own requests (recorded from 2.1.332) -------------------------------------------------
+
+
+def _claude_code_request(number: int, **changes) -> dict:
+    return {**json.loads(AGENTS.joinpath(f"claude_code_2.1.332_{number}.request.json").read_text())["body"],
+            **changes}
+
+
+def test_claude_codes_first_request_is_served_through_an_openai_compatible_backend(gateway, upstream):
+    """Its environment block comes as a `system` message after the first user turn: accepted, kept in place."""
+    response = httpx.post(f"{gateway.url}/v1/messages?beta=true", timeout=10,
+                          headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+                          json=_claude_code_request(2, model="smart-model"))
+    assert response.status_code == 200, response.text
+    names = [name for name, _ in events(response.content)]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    sent = upstream.stats()["log"][-1]["body"]
+    assert [message["role"] for message in sent["messages"]] == ["system", "user", "system", "assistant", "tool"]
+    assert sent["messages"][2]["content"].startswith("# Environment")
+
+
+def test_single_system_prompt_backends_merge_every_system_message_in_order():
+    from providers.anthropic.translate_request import to_anthropic
+    from providers.google.request import to_gemini_request
+
+    chat = to_openai_request(_claude_code_request(9))
+    system_texts = [message["content"] for message in chat["messages"] if message["role"] == "system"]
+    assert len(system_texts) == 3
+    gemini = to_gemini_request(chat)
+    assert [part["text"] for part in gemini["systemInstruction"]["parts"]] == system_texts
+    claude = to_anthropic(chat, "claude-haiku-4-5").payload
+    assert [block["text"] for block in claude["system"]] == system_texts
+    assert [turn["role"] for turn in claude["messages"]] == ["user", "assistant", "user"]

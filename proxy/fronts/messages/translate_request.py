@@ -1,7 +1,10 @@
 """An Anthropic Messages request, translated into an OpenAI chat-completions request. Pure: no I/O.
 
 The reverse of `providers.anthropic.translate_request`, for the inbound `/v1/messages`:
-- `system` (string or text blocks) → one system message (blocks joined by a blank line);
+- `system` (string or text blocks) → one system message (blocks joined by a blank line); a
+  `system`-role message inside `messages` (Claude Code sends its environment block so) → a system
+  message in place: OpenAI-compatible backends see it where the client put it, and the backends
+  that take one system prompt (Anthropic, Gemini) merge every system message in order;
 - text → text parts (a lone text stays a plain string); `image` (base64 or url source) →
   `image_url` parts; base64 PDF `document`s → `file` parts;
 - `tool_use` → assistant `tool_calls` (arguments = compact JSON of the input); each `tool_result`
@@ -74,23 +77,26 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     return request
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, param: str = "system") -> str:
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise InvalidRequest("'system' must be a string or a list of text blocks.", param="system")
+        raise InvalidRequest(f"'{param}' must be a string or a list of text blocks.", param=param)
     texts = []
     for index, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            raise InvalidRequest(f"system.{index} must be a text block.", param=f"system.{index}")
+            raise InvalidRequest(f"{param}.{index} must be a text block.", param=f"{param}.{index}")
         texts.append(block["text"])
     return "\n\n".join(text for text in texts if text)
 
 
 def _message(message: Any, param: str) -> list[dict[str, Any]]:
-    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-        raise InvalidRequest(f"{param} must be an object with role 'user' or 'assistant'.", param=param)
+    if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
+        raise InvalidRequest(f"{param} must be an object with role 'user', 'assistant' or 'system'.", param=param)
     content = message.get("content")
+    if message["role"] == "system":
+        text = _system_text(content, f"{param}.content")
+        return [{"role": "system", "content": text}] if text else []
     if isinstance(content, str):
         return [{"role": message["role"], "content": content}]
     if not isinstance(content, list):
