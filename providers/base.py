@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -64,20 +64,45 @@ def _as_int(value: Any) -> int:
 
 
 @dataclass(slots=True)
+class NativeRequest:
+    """The client's request in a backend's own protocol (e.g. Anthropic in → Anthropic out).
+
+    A provider that speaks `protocol` (its `native_protocols`) sends `body` near verbatim instead of the
+    chat-shaped translation, so nothing the chat shape cannot carry is lost (thinking and its signatures,
+    cache_control, context_management, ...), and answers in the same protocol (`Completion.native`,
+    `ChatStream.native`). Routing, keys, limits and usage rows still run on the chat-shaped request.
+    """
+
+    protocol: str  # e.g. "anthropic-messages"
+    body: dict  # as the client sent it; the provider sets the upstream model and `stream`
+    headers: dict[str, str] = field(default_factory=dict)  # protocol headers worth forwarding (lower-case)
+    query: dict[str, str] = field(default_factory=dict)  # protocol query parameters worth forwarding
+
+
+@dataclass(slots=True)
 class Completion:
-    """A whole (non-streamed) answer: `body` is sent to the client byte for byte."""
+    """A whole (non-streamed) answer: `body` is sent to the client byte for byte.
+
+    `native`: the body is in the client's own protocol (a NativeRequest answered), not OpenAI's."""
 
     body: bytes
     usage: Usage | None
     upstream_model: str = ""
+    native: bool = False
 
 
 @dataclass(slots=True)
 class StreamEvent:
-    """One OpenAI `chat.completion.chunk`: its JSON bytes as they go on the wire, and the parsed dict."""
+    """One OpenAI `chat.completion.chunk`: its JSON bytes as they go on the wire, and the parsed dict.
+
+    On a native stream `data` is the provider's own SSE frame(s), sent as they are; `chunk` is empty
+    then, `translated` holds the equivalent OpenAI chunks (for subscribers that assemble the answer)
+    and `usage` the counts once the provider has reported them."""
 
     data: bytes
     chunk: dict
+    translated: tuple[dict, ...] = ()
+    usage: Usage | None = None
 
 
 class ProviderError(Exception):
@@ -112,8 +137,16 @@ class ChatStream(ABC):
     """An open upstream stream, iterated as OpenAI chunks; ends normally only on a complete answer.
 
     Raises ProviderError mid-iteration when the upstream fails or stops early. `aclose` releases the
-    upstream connection and is safe to call twice.
+    upstream connection and is safe to call twice. A `native` stream yields the provider's own frames
+    (see StreamEvent), its last frame ends the answer, and `error_frame` tells a failure in its protocol.
     """
+
+    native: ClassVar[bool] = False
+    upstream_model: str = ""  # a native stream's model, once the provider has named it
+
+    def error_frame(self, error: ProviderError) -> bytes:
+        """A failure after the stream was committed, as the native protocol tells it (native streams only)."""
+        raise NotImplementedError
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         return self
@@ -127,6 +160,8 @@ class ChatStream(ABC):
 
 class Provider(ABC):
     kind: ClassVar[str]
+    # NativeRequest protocols this provider sends as they are (complete_native / stream_native).
+    native_protocols: ClassVar[frozenset[str]] = frozenset()
     # How discovery reads this kind's model catalogue (providers.catalogue); None: it has none.
     read_catalogue: ClassVar[Callable | None] = None
 
@@ -141,6 +176,17 @@ class Provider(ABC):
     @abstractmethod
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
+
+    def speaks(self, native: NativeRequest | None) -> bool:
+        return native is not None and native.protocol in self.native_protocols
+
+    async def complete_native(self, request: NativeRequest, model: ModelSpec) -> Completion:
+        """Send a request in this provider's own protocol (only for `native_protocols`). Raises ProviderError."""
+        raise NotImplementedError
+
+    async def stream_native(self, request: NativeRequest, model: ModelSpec) -> ChatStream:
+        """Open a stream in this provider's own protocol (only for `native_protocols`). Raises ProviderError."""
+        raise NotImplementedError
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""

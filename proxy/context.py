@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from apikeys.access import ANONYMOUS, Access
 from apikeys.limits import Grant
-from providers.base import Usage
+from providers.base import NativeRequest, Usage
 from proxy.chat_request import ChatRequest
 from proxy.dispatch import Answer, CallLog
 from routing.selection import Candidate
@@ -36,6 +36,8 @@ class RequestContext:
     started: float = field(default_factory=time.perf_counter)
     created_at: object = field(default_factory=timezone.now)
     access: Access | None = None  # None until the authenticate step (or the front) has identified the caller
+    # The client's request in its own protocol, for a candidate that speaks it (Anthropic in → Anthropic out).
+    native: NativeRequest | None = None
     snapshot: RoutingSnapshot | None = None
     chat: ChatRequest | None = None
     role: str = ""

@@ -16,7 +16,7 @@ import orjson
 
 from core.errors import GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
-from providers.base import ChatStream, Completion, StreamEvent, Usage
+from providers.base import ChatStream, Completion, NativeRequest, StreamEvent, Usage
 from proxy.circuit import CircuitBreaker
 from routing.selection import Candidate
 
@@ -84,14 +84,20 @@ def _note(breaker: CircuitBreaker | None, candidate: Candidate, error: ProviderE
 
 
 async def complete_with_fallback(
-    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None
+    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None,
+    native: NativeRequest | None = None,
 ) -> Completion:
-    """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
+    """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed.
+    `native`: the client's request in its own protocol, sent as it is to a candidate that speaks it."""
     errors: list[ProviderError] = []
     for candidate in _by_circuit(candidates, breaker):
         started = time.perf_counter()
         try:
-            completion = await provider_for(candidate.provider).complete(body_for(candidate), candidate.model)
+            provider = provider_for(candidate.provider)
+            if provider.speaks(native):
+                completion = await provider.complete_native(native, candidate.model)
+            else:
+                completion = await provider.complete(body_for(candidate), candidate.model)
         except ProviderError as error:
             log.failed(candidate, started, error)
             _note(breaker, candidate, error)
@@ -106,7 +112,8 @@ async def complete_with_fallback(
 
 
 async def open_stream_with_fallback(
-    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None
+    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None,
+    native: NativeRequest | None = None,
 ) -> tuple[ChatStream, StreamEvent]:
     """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
     errors: list[ProviderError] = []
@@ -114,7 +121,11 @@ async def open_stream_with_fallback(
         started = time.perf_counter()
         stream: ChatStream | None = None
         try:
-            stream = await provider_for(candidate.provider).stream(body_for(candidate), candidate.model)
+            provider = provider_for(candidate.provider)
+            if provider.speaks(native):
+                stream = await provider.stream_native(native, candidate.model)
+            else:
+                stream = await provider.stream(body_for(candidate), candidate.model)
             first = await anext(stream)
         except StopAsyncIteration:
             error = ProviderError(
@@ -163,6 +174,9 @@ class StreamOutcome:
 class StreamRelay:
     """Forwards events as they arrive; hides the usage chunk unless the client asked for it.
 
+    A native stream (the provider's own protocol, see providers.base.NativeRequest) is forwarded frame
+    by frame as it is: its own last frame ends it (no `[DONE]`), and a failure is told in its protocol.
+
     However it ends (complete, upstream failure, client gone, or closed before it ever started),
     the upstream stream is closed and `on_finish` runs exactly once.
     """
@@ -198,13 +212,24 @@ class StreamRelay:
         outcome = self._outcome
         status = "client_closed"
         assembler = AnswerAssembler() if outcome.assemble else None
+        native = self._stream.native
         try:
             event: StreamEvent | None = self._first
             upstream = aiter(self._stream)
+            while native and event is not None:
+                if event.usage is not None:
+                    outcome.usage = event.usage
+                if assembler is not None:
+                    for chunk in event.translated:
+                        assembler.add(chunk)
+                if outcome.first_byte_at is None:
+                    outcome.first_byte_at = time.perf_counter()
+                yield event.data
+                event = await anext(upstream, None)
             while event is not None:
                 usage = event.chunk.get("usage")
                 if usage:
-                    outcome.usage = Usage.from_openai(usage)
+                    outcome.usage = event.usage or Usage.from_openai(usage)
                 if assembler is not None:
                     assembler.add(event.chunk)
                 if self._include_usage or not (usage and not event.chunk.get("choices")):
@@ -213,10 +238,14 @@ class StreamRelay:
                     yield b"data: " + event.data + b"\n\n"
                 event = await anext(upstream, None)
             status = "ok"
-            yield DONE_EVENT
+            if not native:
+                yield DONE_EVENT
         except ProviderError as error:
             status, outcome.error = "error", error
-            yield b"data: " + orjson.dumps(error_body(error.message, error.error_type, None, error.code)) + b"\n\n"
+            if native:
+                yield self._stream.error_frame(error)
+            else:
+                yield b"data: " + orjson.dumps(error_body(error.message, error.error_type, None, error.code)) + b"\n\n"
         finally:
             if assembler is not None:
                 outcome.answer = assembler.answer()

@@ -22,7 +22,7 @@ from django.conf import settings
 
 from apikeys.access import Access, AuthenticationFailed
 from core.errors import GatewayError
-from providers.base import Usage
+from providers.base import NativeRequest, Usage
 from proxy import steps
 from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
@@ -45,6 +45,7 @@ class ChatResult:
     body: bytes | None = None
     stream: StreamRelay | None = None
     content_type: str = "application/json"
+    native: bool = False  # body / stream are in the protocol of the request's `native` form, not OpenAI's
 
 
 class Pipeline:
@@ -106,19 +107,22 @@ load_plugins(settings.GATEWAY_PLUGINS)
 
 
 async def handle_chat(
-    raw: bytes, headers: Mapping[str, str], client_host: str | None = None, access: Access | None = None
+    raw: bytes, headers: Mapping[str, str], client_host: str | None = None, access: Access | None = None,
+    native: NativeRequest | None = None,
 ) -> ChatResult:
     """Serve one chat-completions request. Raises GatewayError (published as an outcome, except a 401:
     an unidentified caller spends nothing, and must not be able to fill the usage table).
-    `access`: the caller, when the front end has authenticated it already."""
-    ctx = RequestContext(raw=raw, headers=headers, client_host=client_host, access=access)
+    `access`: the caller, when the front end has authenticated it already. `native`: the same request in
+    the client's own protocol, sent as it is to a candidate that speaks it (the result says so)."""
+    ctx = RequestContext(raw=raw, headers=headers, client_host=client_host, access=access, native=native)
     if settings.GATEWAY_LOG_BODIES:
         log_exchange(ctx.request_id, "request", raw, headers)
     try:
         await pipeline.run(ctx)
         if ctx.chat.stream:
             return await _stream(ctx)
-        completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker)
+        completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
+                                                  native=ctx.native)
     except AuthenticationFailed as error:
         error.headers.update(_gateway_headers(ctx))
         raise
@@ -138,13 +142,14 @@ async def handle_chat(
              answer_body=completion.body)
     if settings.GATEWAY_LOG_BODIES:
         log_exchange(ctx.request_id, "response", completion.body)
-    return ChatResult(status=200, headers=headers, body=completion.body)
+    return ChatResult(status=200, headers=headers, body=completion.body, native=completion.native)
 
 
 async def _stream(ctx: RequestContext) -> ChatResult:
-    stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker)
+    stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
+                                                    native=ctx.native)
     outcome = StreamOutcome(assemble=outcomes.wants_answers)
-    upstream_model = str(first.chunk.get("model", ""))
+    upstream_model = stream.upstream_model if stream.native else str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
 
     def finish(outcome: StreamOutcome) -> None:
@@ -154,7 +159,7 @@ async def _stream(ctx: RequestContext) -> ChatResult:
 
     headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
     body = StreamRelay(stream, first, include_usage=ctx.chat.include_usage, outcome=outcome, on_finish=finish)
-    return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream")
+    return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream", native=stream.native)
 
 
 def record_rejection(error: GatewayError) -> None:

@@ -58,9 +58,11 @@ async def admit(ctx: RequestContext) -> None:
 
 
 def answer_from_body(body: bytes) -> Answer:
-    """The assembled answer of a non-streamed completion (choice 0), bounded like a streamed one."""
+    """The assembled answer of a non-streamed completion (choice 0), bounded like a streamed one.
+    An Anthropic `message` (a native answer) gives its text blocks and tool uses the same way."""
     try:
-        message = orjson.loads(body)["choices"][0]["message"]
+        data = orjson.loads(body)
+        message = data["choices"][0]["message"] if "choices" in data else _from_anthropic_message(data)
     except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
         return Answer()
     text = message.get("content") if isinstance(message, dict) else None
@@ -68,3 +70,15 @@ def answer_from_body(body: bytes) -> Answer:
     tool_calls = message.get("tool_calls") if isinstance(message, dict) else None
     return Answer(text=text[:ANSWER_LIMIT_CHARS], tool_calls=tool_calls if isinstance(tool_calls, list) else [],
                   truncated=len(text) > ANSWER_LIMIT_CHARS)
+
+
+def _from_anthropic_message(data: dict) -> dict:
+    blocks = [block for block in data["content"] if isinstance(block, dict)]
+    return {
+        "content": "".join(block["text"] for block in blocks if block.get("type") == "text"
+                           and isinstance(block.get("text"), str)),
+        "tool_calls": [{"id": str(block.get("id") or ""), "type": "function",
+                        "function": {"name": str(block.get("name") or ""),
+                                     "arguments": orjson.dumps(block.get("input") or {}).decode()}}
+                       for block in blocks if block.get("type") == "tool_use"],
+    }

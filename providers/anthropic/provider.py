@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from urllib.parse import urlencode
 
 import orjson
 
 from providers import catalogue
-from providers.anthropic import errors
+from providers.anthropic import errors, native
 from providers.anthropic.errors import AnthropicAPIError, MalformedResponse, UnsupportedFeature
 from providers.anthropic.stream import StreamTranslator
 from providers.anthropic.translate_request import Translated, to_anthropic
-from providers.anthropic.translate_response import to_openai_completion
+from providers.anthropic.translate_response import to_openai_completion, usage_counts
 from providers.base import (
     MAX_ERROR_BODY_BYTES,
     ChatStream,
     Completion,
+    NativeRequest,
     Provider,
     ProviderError,
     StreamEvent,
-    Usage,
 )
 from providers.http import UpstreamRequest, UpstreamResponse, UpstreamTransportError
 from providers.specs import ModelSpec
@@ -36,6 +37,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicProvider(Provider):
     kind = "anthropic"
     read_catalogue = staticmethod(catalogue.read_anthropic_models)
+    native_protocols = frozenset({native.PROTOCOL})
 
     @property
     def url(self) -> str:
@@ -79,7 +81,7 @@ class AnthropicProvider(Provider):
         except MalformedResponse as exc:
             raise errors.malformed(self.spec, f"{exc}.") from None
         return Completion(
-            body=orjson.dumps(completion), usage=Usage.from_openai(completion["usage"]),
+            body=orjson.dumps(completion), usage=usage_counts(data.get("usage")),
             upstream_model=completion["model"],
         )
 
@@ -92,6 +94,37 @@ class AnthropicProvider(Provider):
         response = await self.send(request)
         await self.expect_stream(response, self._status_error)
         return AnthropicChatStream(self, response, StreamTranslator(int(time.time()), translated.json_tool))
+
+    def _native_request(self, request: NativeRequest, model: ModelSpec, *, stream: bool) -> UpstreamRequest:
+        query = native.forwarded_query(request.query)
+        url = f"{self.url}?{urlencode(query)}" if query else self.url
+        headers = {**self._headers("text/event-stream" if stream else "application/json"),
+                   **native.forwarded_headers(request.headers)}
+        if stream:
+            headers["accept-encoding"] = "identity"
+        return UpstreamRequest("POST", url, content=native.payload(request, model.upstream_name, stream=stream),
+                               headers=headers)
+
+    async def complete_native(self, request: NativeRequest, model: ModelSpec) -> Completion:
+        """The client's Messages request as it is; the answer's bytes go back unchanged."""
+        response = await self.send(self._native_request(request, model, stream=False))
+        raw = await self.read_answer(response, self._status_error)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise errors.malformed(self.spec, "returned a response that is not valid JSON.") from None
+        if not isinstance(data, dict) or data.get("type") != "message":
+            failure = errors.error_from_dict(data)
+            if failure is not None:
+                raise errors.event_error(self.spec, failure, self.redact)
+            raise errors.malformed(self.spec, "returned something that is not a Messages answer.")
+        return Completion(body=raw, usage=usage_counts(data.get("usage")),
+                          upstream_model=str(data.get("model") or ""), native=True)
+
+    async def stream_native(self, request: NativeRequest, model: ModelSpec) -> ChatStream:
+        response = await self.send(self._native_request(request, model, stream=True))
+        await self.expect_stream(response, self._status_error)
+        return native.NativeStream(self, response, StreamTranslator(int(time.time())))
 
     async def _status_error(self, response: UpstreamResponse) -> ProviderError:
         try:
@@ -162,7 +195,10 @@ class AnthropicChatStream(ChatStream):
             except MalformedResponse as exc:
                 self._failure = errors.malformed(spec, f"{exc}.", code="upstream_bad_stream")
             else:
-                self._ready.extend(StreamEvent(data=orjson.dumps(chunk), chunk=chunk) for chunk in chunks)
+                self._ready.extend(
+                    StreamEvent(data=orjson.dumps(chunk), chunk=chunk,
+                                usage=usage_counts(self._translator.raw_usage) if "usage" in chunk else None)
+                    for chunk in chunks)
 
     async def aclose(self) -> None:
         self._closed = True

@@ -47,6 +47,11 @@ class StreamTranslator:
     _stop_reason: Any = None
     _finish_sent: bool = False
 
+    @property
+    def raw_usage(self) -> dict[str, Any]:
+        """Anthropic's own usage counts so far (message_start's, updated by message_delta's)."""
+        return self._usage
+
     def feed(self, event: Any) -> list[dict]:
         if not isinstance(event, dict):
             raise MalformedResponse("sent an event that is not a JSON object")

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from providers.anthropic.errors import MalformedResponse
+from providers.base import Usage
 
 FINISH_REASONS = {
     "end_turn": "stop",
@@ -45,6 +46,16 @@ def openai_usage(usage: Any) -> dict[str, Any]:
     if "cache_read_input_tokens" in usage:
         result["prompt_tokens_details"] = {"cached_tokens": cached}
     return result
+
+
+def usage_counts(usage: Any) -> Usage:
+    """Anthropic's usage as the gateway's Usage: the prompt includes cache reads and writes, each also
+    counted apart so that cost can price them as Anthropic does."""
+    usage = usage if isinstance(usage, dict) else {}
+    read, written = _count(usage, "cache_read_input_tokens"), _count(usage, "cache_creation_input_tokens")
+    prompt = _count(usage, "input_tokens") + read + written
+    completion = _count(usage, "output_tokens")
+    return Usage(prompt, completion, prompt + completion, cached_tokens=read, cache_creation_tokens=written)
 
 
 def arguments_json(value: Any) -> str:

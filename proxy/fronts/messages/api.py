@@ -1,5 +1,8 @@
 """Thin ninja router for Anthropic's Messages API: translate in, the chat pipeline, translate out.
 
+The request also goes to the pipeline as it is (a NativeRequest): an Anthropic candidate gets it near
+verbatim and its answer comes back unchanged (providers.anthropic.native); other candidates get the
+chat-shaped translation, and their answer is translated back.
 The gateway key comes as `x-api-key` (Anthropic's clients) or a bearer token; `anthropic-version` is ignored.
 Every error, the pipeline's included, is answered in Anthropic's shape
 `{"type": "error", "error": {"type", "message"}}` with the pipeline's status.
@@ -15,10 +18,12 @@ from ninja import Router
 
 from apikeys.api_auth import gateway_key
 from core.errors import GatewayError, InvalidRequest
+from providers.anthropic.native import PROTOCOL as NATIVE_PROTOCOL
+from providers.base import NativeRequest
 from proxy.fronts.bodies import refuse_oversize
-from proxy.fronts.messages.stream import anthropic_events
+from proxy.fronts.messages.stream import anthropic_events, native_events
 from proxy.fronts.messages.tokens import estimate_input_tokens
-from proxy.fronts.messages.translate_request import to_openai_request
+from proxy.fronts.messages.translate_request import dropped_fields, to_openai_request
 from proxy.fronts.messages.translate_response import error_body, to_anthropic_message
 from proxy.pipeline import handle_chat
 
@@ -26,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 router = Router(tags=["Anthropic-compatible"])
 
+WARNING_HEADER = "x-gateway-warning"
 _ANTHROPIC_ERRORS = {"description": "Anthropic's error shape: {type: error, error: {type, message}}"}
 
 
@@ -58,14 +64,26 @@ def _error(error: GatewayError) -> HttpResponse:
 async def create_message(request: HttpRequest):
     try:
         access = await gateway_key(request)  # before the body: a caller without a key learns nothing from it
-        chat = to_openai_request(_read_json(request))
-        result = await handle_chat(orjson.dumps(chat), request.headers, access=access)
+        body = _read_json(request)
+        chat = to_openai_request(body)
+        native = NativeRequest(NATIVE_PROTOCOL, body, {"anthropic-beta": request.headers.get("anthropic-beta", "")},
+                               {"beta": request.GET.get("beta", "")})
+        result = await handle_chat(orjson.dumps(chat), request.headers, access=access, native=native)
     except GatewayError as error:
         return _error(error)
     headers = _with_request_id(result.headers)
+    dropped = [] if result.native else dropped_fields(body)
+    if dropped:
+        headers[WARNING_HEADER] = f"dropped, the backend has no equivalent: {', '.join(dropped)}"
     if result.stream is not None:
-        response = StreamingHttpResponse(anthropic_events(result.stream, model=chat["model"]),
-                                         status=result.status, content_type="text/event-stream")
+        events = native_events(result.stream) if result.native else anthropic_events(result.stream,
+                                                                                      model=chat["model"])
+        response = StreamingHttpResponse(events, status=result.status, content_type="text/event-stream")
+        for name, value in headers.items():
+            response[name] = value
+        return response
+    if result.native:
+        response = HttpResponse(result.body, status=result.status, content_type="application/json")
         for name, value in headers.items():
             response[name] = value
         return response

@@ -168,3 +168,16 @@ async def anthropic_events(openai_sse: AsyncIterator[bytes], *, model: str) -> A
     finally:
         if not exhausted:
             await openai_sse.aclose()  # type: ignore[attr-defined]
+
+
+async def native_events(relay: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """An Anthropic backend's own event stream (the request went as it was): relayed unchanged. As above,
+    the relay is read to its end, and closed early only when our own client goes away."""
+    exhausted = False
+    try:
+        async for frame in relay:
+            yield frame
+        exhausted = True
+    finally:
+        if not exhausted:
+            await relay.aclose()  # type: ignore[attr-defined]

@@ -16,7 +16,12 @@ The reverse of `providers.anthropic.translate_request`, for the inbound `/v1/mes
   none, `disable_parallel_tool_use` → `parallel_tool_calls: false`;
 - `max_tokens`, `temperature`, `top_p`, `stop_sequences` → `stop`, `metadata.user_id` → `user`,
   `stream` (with `stream_options.include_usage`, so the answer's usage can be reported).
-Dropped: `top_k`, `thinking`, `cache_control`, `service_tier`, `container`, `mcp_servers`, ... .
+- structured outputs: `output_config.format` (what `messages.parse(output_format=...)` sends) or the
+  older top-level `output_format`, `{"type": "json_schema", "schema"}` → `response_format` json_schema
+  (Gemini's translation makes it `responseSchema`, Anthropic's a forced tool).
+Dropped here: `top_k`, `thinking`, `cache_control`, `context_management`, `output_config.effort`,
+`service_tier`, ... (`dropped_fields` names the ones that change the answer, for a warning header).
+None of this matters to an Anthropic backend: it gets the request as it is (providers.anthropic.native).
 Raises InvalidRequest (400) naming the field when the request is not a Messages request we can serve.
 """
 
@@ -68,6 +73,9 @@ def to_openai_request(body: Any) -> dict[str, Any]:
         choice = body.get("tool_choice")
         if choice is not None:
             request.update(_tool_choice(choice))
+    response_format = _response_format(body)
+    if response_format is not None:
+        request["response_format"] = response_format
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
         request["user"] = metadata["user_id"]
@@ -75,6 +83,30 @@ def to_openai_request(body: Any) -> dict[str, Any]:
         request["stream"] = True
         request["stream_options"] = {"include_usage": True}
     return request
+
+
+def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    config = body.get("output_config")
+    if config is not None and not isinstance(config, dict):
+        raise InvalidRequest("'output_config' must be an object.", param="output_config")
+    found = [(name, value) for name, value in (("output_config.format", (config or {}).get("format")),
+                                               ("output_format", body.get("output_format"))) if value is not None]
+    if not found:
+        return None
+    param, spec = found[0]
+    if not isinstance(spec, dict) or spec.get("type") != "json_schema" or not isinstance(spec.get("schema"), dict):
+        raise InvalidRequest(f"'{param}' must be {{\"type\": \"json_schema\", \"schema\": {{...}}}}.", param=param)
+    return {"type": "json_schema", "json_schema": {"name": "response", "schema": spec["schema"]}}
+
+
+def dropped_fields(body: dict[str, Any]) -> list[str]:
+    """Fields of a Messages request that change the answer and that the chat shape cannot carry (a backend
+    other than Anthropic never sees them): named in a warning header, so the client knows."""
+    config = body.get("output_config") if isinstance(body.get("output_config"), dict) else {}
+    dropped = [name for name in ("thinking", "top_k", "context_management") if body.get(name) is not None]
+    if config.get("effort") is not None:
+        dropped.append("output_config.effort")
+    return dropped
 
 
 def _system_text(system: Any, param: str = "system") -> str:
