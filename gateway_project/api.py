@@ -9,6 +9,7 @@ from core.version import VERSION
 from proxy.fronts.api import router as routing_router
 from proxy.fronts.api import status_router
 from proxy.fronts.messages.api import router as messages_router
+from proxy.fronts.responses.api import router as responses_router
 
 api = NinjaAPI(
     title="LLM Gateway",
@@ -21,4 +22,5 @@ api = NinjaAPI(
 install_error_handlers(api)
 api.add_router("/v1", routing_router)
 api.add_router("/v1", messages_router)
+api.add_router("/v1", responses_router)
 api.add_router("", status_router)

@@ -1,4 +1,4 @@
-"""A pure-ASGI front for the hot path: POST /v1/chat/completions skips Django's request machinery.
+"""A pure-ASGI front for the hot path: POST /v1/chat/completions (and /v1/responses) skip Django's machinery.
 
 Django's ASGI handler costs about a millisecond per request here (request signals and response
 close run through per-request threads, then the middleware chain and ninja's dispatch): more than
@@ -18,11 +18,15 @@ import orjson
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
 from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.responses.service import handle_responses
 from proxy.pipeline import ChatResult, handle_chat, record_rejection
 
 logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
+# POST paths served here: each a handler of (body, headers, client host) → ChatResult, raising GatewayError.
+HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses}
 
 
 class ClientDisconnected(Exception):
@@ -50,8 +54,9 @@ class GatewayASGI:
             return
         self.active_requests += 1
         try:
-            if scope["path"] == CHAT_PATH and scope["method"] == "POST":
-                await serve_chat(scope, receive, send)
+            handler = HANDLERS.get(scope["path"]) if scope["method"] == "POST" else None
+            if handler is not None:
+                await serve_pipeline(handler, scope, receive, send)
             else:
                 await self.fallback(scope, receive, send)
         finally:
@@ -73,7 +78,7 @@ async def _lifespan(receive, send) -> None:
             return
 
 
-async def serve_chat(scope, receive, send) -> None:
+async def serve_pipeline(handler, scope, receive, send) -> None:
     headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
     try:
         try:
@@ -82,14 +87,14 @@ async def serve_chat(scope, receive, send) -> None:
             record_rejection(error)
             raise
         client = scope.get("client")
-        result = await handle_chat(raw, headers, client[0] if client else None)
+        result = await handler(raw, headers, client[0] if client else None)
     except ClientDisconnected:
         return
     except GatewayError as error:
         await _send_json(send, error.status, orjson.dumps(error.body()), error.headers)
         return
     except Exception:
-        logger.exception("unhandled error serving %s", CHAT_PATH)
+        logger.exception("unhandled error serving %s", scope["path"])
         body = error_body("The gateway hit an internal error.", "server_error")
         await _send_json(send, 500, orjson.dumps(body), {})
         return

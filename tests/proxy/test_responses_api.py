@@ -1,0 +1,279 @@
+"""`POST /v1/responses`: the official `openai` SDK's `client.responses` through the real gateway.
+
+Behind it the OpenAI-speaking mock upstream (`smart-model`, `fast-model`, ...) or a loopback
+Anthropic server replaying recordings. The translation itself is checked on Codex's recorded requests.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from pydantic import BaseModel
+
+from core.errors import InvalidRequest
+from proxy.fronts.responses.stream import ResponseStreamBuilder
+from proxy.fronts.responses.translate_request import to_chat_request
+from proxy.fronts.responses.translate_response import ResponseEnvelope, to_response
+from tests.conftest import usage_rows
+from tests.fixture_files import FIXTURES
+from tests.providers.anthropic_loopback import AnthropicLoopback
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city", "strict": True,
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+                          "additionalProperties": False}}
+
+
+def codex_request(n: int) -> dict:
+    return json.loads((FIXTURES / "agents" / f"codex_0.171.0_{n}.request.json").read_text())["body"]
+
+
+def sse(body: bytes) -> list[dict]:
+    return [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
+
+
+# --- translation (pure) -----------------------------------------------------------------------------------
+
+
+def test_codex_tool_round_becomes_a_chat_request():
+    body = codex_request(2)  # gpt-5-codex, turn 2: history with function_call and function_call_output
+    body["tools"] = [t for t in body["tools"] if t["type"] != "web_search"]
+    chat = to_chat_request(body).chat
+    assert chat["model"] == "gpt-5-codex" and chat["stream"] is True
+    assert chat["stream_options"] == {"include_usage": True}
+    assert chat["conversation_id"] == body["prompt_cache_key"]  # Codex's session id groups the usage rows
+    assert chat["tool_choice"] == "auto" and chat["parallel_tool_calls"] is True
+    names = [tool["function"]["name"] for tool in chat["tools"]]
+    assert names[0] == "exec_command" and "close_agent" in names  # namespace members become functions
+    roles = [message["role"] for message in chat["messages"]]
+    assert roles[:2] == ["system", "system"] and roles[-2:] == ["assistant", "tool"]
+    call, output = chat["messages"][-2:]
+    assert call["tool_calls"] == [{"id": "call_rec_499cb7132ca241c3", "type": "function", "function": {
+        "name": "exec_command", "arguments": '{"cmd": "cat hello.txt"}'}}]
+    assert output["tool_call_id"] == "call_rec_499cb7132ca241c3" and "Hello from the gateway" in output["content"]
+    for dropped in ("store", "include", "client_metadata", "reasoning", "prompt_cache_key", "input"):
+        assert dropped not in chat
+
+
+def test_codex_code_mode_custom_tool_round_trips():
+    body = codex_request(4)  # gpt-6.2-sol: additional_tools item with a custom `exec` tool, custom_tool_call
+    translation = to_chat_request(body)
+    chat = translation.chat
+    assert chat["reasoning_effort"] == "low" and "exec" in translation.custom_tools
+    exec_tool = next(t["function"] for t in chat["tools"] if t["function"]["name"] == "exec")
+    assert exec_tool["parameters"]["required"] == ["input"]
+    call, output = chat["messages"][-2:]
+    script = body["input"][-2]["input"]
+    assert json.loads(call["tool_calls"][0]["function"]["arguments"]) == {"input": script}
+    assert output["role"] == "tool" and output["content"].startswith("Script completed")
+    answer = {"choices": [{"finish_reason": "tool_calls", "message": {"role": "assistant", "tool_calls": [
+        {"id": "call_9", "type": "function", "function": {"name": "exec", "arguments": json.dumps({"input": "x()"})}}
+    ]}}], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+    [item] = to_response(answer, ResponseEnvelope.for_request(body, translation.custom_tools))["output"]
+    assert (item["type"], item["call_id"], item["input"]) == ("custom_tool_call", "call_9", "x()")
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"model": "m", "input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+    ({"model": "m", "input": "hi", "tools": [WEATHER, {"type": "file_search", "vector_store_ids": []}]},
+     "tools[1].type"),
+    ({"model": "m", "input": "hi", "background": True}, "background"),
+    ({"model": "m", "input": [{"type": "item_reference", "id": "x"}]}, "input[0]"),
+    ({"model": "m", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
+    ({"model": "m", "input": "hi", "text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name"),
+    ({"model": "m"}, "input"),
+    ({"input": "hi"}, "model"),
+])
+def test_unsupported_requests_name_the_field(body, param):
+    with pytest.raises(InvalidRequest) as caught:
+        to_chat_request(body)
+    assert caught.value.param == param
+
+
+def test_chunks_become_typed_events_in_order():
+    builder = ResponseStreamBuilder(ResponseEnvelope.for_request({"model": "m", "tools": [WEATHER]}))
+    events = builder.start()
+    events += builder.feed({"model": "up", "choices": [{"index": 0, "delta": {"content": "Let me check."}}]})
+    events += builder.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "id": "call_1", "function": {"name": "get_weather", "arguments": '{"city":'}}]}}]})
+    events += builder.feed({"choices": [{"index": 0, "delta": {"tool_calls": [
+        {"index": 0, "function": {"arguments": '"Paris"}'}}]}, "finish_reason": "tool_calls"}]})
+    events += builder.feed({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
+                                                      "prompt_tokens_details": {"cached_tokens": 2}}})
+    done, response = builder.done()
+    events += done + [builder.completed_event(response)]
+    received = sse(b"".join(events))
+    assert [e["type"] for e in received] == [
+        "response.created", "response.in_progress", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.done", "response.content_part.done",
+        "response.output_item.done", "response.output_item.added", "response.function_call_arguments.delta",
+        "response.function_call_arguments.delta", "response.function_call_arguments.done",
+        "response.output_item.done", "response.completed"]
+    assert [e["sequence_number"] for e in received] == list(range(len(received)))
+    final = received[-1]["response"]
+    assert final["model"] == "up" and final["status"] == "completed"
+    assert [item["type"] for item in final["output"]] == ["message", "function_call"]
+    assert final["output"][1]["arguments"] == '{"city":"Paris"}'
+    assert final["usage"] == {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 4,
+                              "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 13}
+
+
+# --- the openai SDK through the gateway, mock OpenAI upstream ---------------------------------------------
+
+
+def test_plain_response(sdk, gateway):
+    raw = sdk.responses.with_raw_response.create(model="smart-model", instructions="Be brief.", input="Say hello")
+    response = raw.parse()
+    assert response.object == "response" and response.status == "completed"
+    assert response.output_text == "mock reply to: Say hello"
+    assert response.instructions == "Be brief." and response.id.startswith("resp_")
+    assert (response.usage.input_tokens, response.usage.output_tokens, response.usage.total_tokens) == (4, 5, 9)
+    assert raw.headers["x-gateway-model"] == "smart-model"
+    [row] = usage_rows(1)
+    assert (row.model, row.prompt_tokens, row.completion_tokens, row.status) == ("smart-model", 4, 5, "ok")
+    assert row.cost > 0
+
+
+def test_streamed_response_has_the_sdks_event_sequence(sdk, gateway, upstream):
+    upstream.configure(default={"chunks": 4})
+    with sdk.responses.stream(model="auto:architect", input="Design a cache") as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds[:4] == ["response.created", "response.in_progress", "response.output_item.added",
+                         "response.content_part.added"]
+    assert kinds.count("response.output_text.delta") == 4
+    assert kinds[-4:] == ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                          "response.completed"]
+    assert final.output_text == "mock reply to: Design a cache" and final.usage.output_tokens == 6
+    [row] = usage_rows(1)
+    assert (row.role, row.model, row.stream, row.total_tokens) == ("architect", "smart-model", True, 9)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_function_tool_and_its_result(sdk, gateway, stream):
+    request = {"model": "smart-model", "tools": [WEATHER], "input": "Weather in Paris?"}
+    if stream:
+        with sdk.responses.stream(**request) as events:
+            response = events.get_final_response()
+    else:
+        response = sdk.responses.create(**request)
+    [call] = response.output
+    assert (call.type, call.name, json.loads(call.arguments)) == ("function_call", "get_weather", {"city": "test"})
+    follow_up = sdk.responses.create(**{**request, "input": [
+        {"role": "user", "content": "Weather in Paris?"}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21C"},
+    ]})
+    assert follow_up.output_text == "mock reply to tool result: sunny, 21C"
+
+
+class City(BaseModel):
+    city: str
+    country: str
+
+
+def test_text_format_json_schema(sdk, gateway, upstream):
+    parsed = sdk.responses.parse(model="fast-model", input="Largest city of France?", text_format=City)
+    assert parsed.output_parsed == City(city="mock reply to: Largest city of France?",
+                                        country="mock reply to: Largest city of France?")
+    sent = upstream.stats()["log"][-1]["body"]
+    assert sent["response_format"]["type"] == "json_schema"
+    assert sent["response_format"]["json_schema"]["schema"]["required"] == ["city", "country"]
+
+
+def test_previous_response_id_continues_a_stored_conversation(sdk, gateway, upstream):
+    first = sdk.responses.create(model="fast-model", instructions="Be brief.", input="My name is Ada")
+    second = sdk.responses.create(model="fast-model", previous_response_id=first.id, input="What is my name?")
+    assert second.previous_response_id == first.id
+    sent = upstream.stats()["log"][-1]["body"]["messages"]
+    assert sent == [{"role": "user", "content": "My name is Ada"},
+                    {"role": "assistant", "content": "mock reply to: My name is Ada"},
+                    {"role": "user", "content": "What is my name?"}]  # instructions are not carried over
+    with sdk.responses.stream(model="fast-model", previous_response_id=second.id, input="And again?") as stream:
+        third = stream.get_final_response()
+    fourth = sdk.responses.create(model="fast-model", previous_response_id=third.id, input="Last one")
+    assert fourth.status == "completed"
+    assert len(upstream.stats()["log"][-1]["body"]["messages"]) == 7
+
+
+def test_unstored_or_unknown_previous_response_is_a_400(sdk, gateway):
+    unstored = sdk.responses.create(model="fast-model", input="hi", store=False)
+    for previous in (unstored.id, "resp_nope"):
+        with pytest.raises(openai.BadRequestError) as caught:
+            sdk.responses.create(model="fast-model", previous_response_id=previous, input="again")
+        assert caught.value.body["param"] == "previous_response_id"
+        assert caught.value.body["code"] == "previous_response_not_found"
+
+
+def test_errors_in_openais_shape(sdk, gateway):
+    with pytest.raises(openai.NotFoundError):
+        sdk.responses.create(model="gpt-17-ultra", input="hi")
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.responses.create(model="fast-model", input="hi", tools=[{"type": "web_search"}])
+    assert caught.value.body["param"] == "tools[0].type" and "web_search" in caught.value.body["message"]
+    response = httpx.post(f"{gateway.url}/v1/responses", content=b"{nope", timeout=10)
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
+
+
+def test_a_failure_mid_stream_ends_with_response_failed(gateway, upstream):
+    upstream.configure(models={"fast-upstream": {"mode": "drop_mid_stream", "chunks": 6}})
+    response = httpx.post(f"{gateway.url}/v1/responses", timeout=10,
+                          json={"model": "fast-model", "stream": True, "input": "a b c d e f"})
+    received = sse(response.content)
+    assert received[0]["type"] == "response.created" and received[-1]["type"] == "response.failed"
+    assert received[-1]["response"]["status"] == "failed" and received[-1]["response"]["error"]["message"]
+    assert "response.completed" not in [event["type"] for event in received]
+    [row] = usage_rows(1)
+    assert row.status == "error"
+
+
+# --- an Anthropic backend ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def claude(gateway, routing):
+    from routing.models import Model, Provider
+
+    server = AnthropicLoopback()
+    provider = Provider.objects.create(name="claude", kind="anthropic", base_url=server.base_url,
+                                       api_key_env="MOCKAI_API_KEY", tier="paid", timeout_seconds=5)
+    Model.objects.create(public_id="claude-model", provider=provider, upstream_name="claude-haiku-4-5-20251001")
+    gateway.sync_config()
+    yield server
+    server.close()
+
+
+def test_through_an_anthropic_backend(sdk, claude):
+    claude.serve_fixture("messages_response.recorded.json")
+    response = sdk.responses.create(model="claude-model", instructions="Answer in one sentence.",
+                                    input="What is the capital of France?", max_output_tokens=300)
+    assert response.output_text == "The capital of France is Paris."
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (20, 10)
+    sent = claude.last.body
+    assert sent["system"] == "Answer in one sentence." and sent["max_tokens"] == 300
+    assert sent["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}]
+
+    claude.serve_fixture("messages_stream_text.recorded.sse")
+    with sdk.responses.stream(model="claude-model", input="Name some pelicans") as stream:
+        deltas = [event.delta for event in stream if event.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(deltas) == final.output_text and "Captain" in final.output_text
+    assert final.usage.input_tokens == 17
+
+    claude.serve_fixture("messages_tool_use_response.recorded.json")
+    tool = {"type": "function", "name": "get_user_country", "parameters": {"type": "object", "properties": {}}}
+    called = sdk.responses.create(model="claude-model", input="Largest city in my country?", tools=[tool],
+                                  tool_choice="required")
+    [call] = called.output
+    assert (call.type, call.name, call.call_id) == ("function_call", "get_user_country",
+                                                    "toolu_01X9wcHKKAZD9tBC711xipPa")
+    assert claude.last.body["tool_choice"] == {"type": "any"}
+    claude.serve_fixture("messages_response.recorded.json")
+    sdk.responses.create(model="claude-model", tools=[tool], input=[
+        {"role": "user", "content": "Largest city in my country?"}, call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "France"}])
+    blocks = claude.last.body["messages"]
+    assert blocks[1]["content"][0]["type"] == "tool_use" and blocks[2]["content"][0]["type"] == "tool_result"
+    assert len(usage_rows(4, provider="claude")) == 4
