@@ -90,6 +90,7 @@ class UsageRollup(models.Model):
     class Meta:
         db_table = "usage_rollup"
         ordering = ["-hour"]
+        verbose_name = verbose_name_plural = "usage dashboard"
         constraints = [models.UniqueConstraint(fields=ROLLUP_KEY_FIELDS, name="usage_rollup_key")]
         indexes = [models.Index(fields=["hour"], name="usage_rollup_hour")]
 
