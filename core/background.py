@@ -2,7 +2,9 @@
 
 - the writer (one thread): usage batches and journal replays, in order, on one long-lived connection;
 - the readers (a small pool): snapshot builds, version polls, `/status`, and the per-request reads of
-  later features (history, quota without Redis), so a read never waits behind a 200-row flush.
+  later features (history, quota without Redis), so a read never waits behind a 200-row flush;
+- the reports (a small pool): dashboard panels, which may take a few hundred milliseconds each and must
+  never hold up a snapshot build or a `/status` read.
 
 Not Django's per-request thread-sensitive executor: background work outlives the request that started
 it, and long-lived threads keep their DB connections instead of opening one per request.
@@ -22,6 +24,8 @@ R = TypeVar("R")
 
 _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db-write")
 _readers = ThreadPoolExecutor(max_workers=settings.GATEWAY_DB_READ_THREADS, thread_name_prefix="gateway-db-read")
+REPORT_THREADS = 2
+_reports = ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="gateway-db-report")
 
 
 async def run_write(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -32,6 +36,11 @@ async def run_write(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> 
 async def run_read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run a read in the reader pool: it never queues behind the writer."""
     return await sync_to_async(func, thread_sensitive=False, executor=_readers)(*args, **kwargs)
+
+
+async def run_report(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run a dashboard query in the report pool: slow panels queue behind each other, never behind the gateway."""
+    return await sync_to_async(func, thread_sensitive=False, executor=_reports)(*args, **kwargs)
 
 
 def close_db_thread_connections() -> None:
@@ -45,16 +54,16 @@ def close_db_thread_connections() -> None:
     from django.db import connections
 
     _writer.submit(connections.close_all).result(timeout=10)
-    threads = settings.GATEWAY_DB_READ_THREADS
-    barrier = threading.Barrier(threads, timeout=5)
+    for pool, threads in ((_readers, settings.GATEWAY_DB_READ_THREADS), (_reports, REPORT_THREADS)):
+        barrier = threading.Barrier(threads, timeout=5)
 
-    def close_here() -> None:
-        connections.close_all()
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:  # fewer threads started than the pool allows: nothing more to close
-            pass
+        def close_here(barrier: threading.Barrier = barrier) -> None:
+            connections.close_all()
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:  # fewer threads started than the pool allows: nothing to close
+                pass
 
-    futures = [_readers.submit(close_here) for _ in range(threads)]
-    for future in futures:
-        future.result(timeout=10)
+        futures = [pool.submit(close_here) for _ in range(threads)]
+        for future in futures:
+            future.result(timeout=10)

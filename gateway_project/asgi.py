@@ -9,7 +9,9 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django_asgi_app = get_asgi_application()
 
-from channels.routing import ProtocolTypeRouter  # noqa: E402  (needs Django set up first)
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 http_app = django_asgi_app
@@ -23,7 +25,11 @@ from proxy.fronts.asgi import GatewayASGI  # noqa: E402
 
 daphne_tuning.tune()  # under Daphne: skip the per-request work an ASGI gateway never needs
 
-application = GatewayASGI(ProtocolTypeRouter({"http": http_app}))
+from usage.routing import websocket_urlpatterns  # noqa: E402
+
+# WebSockets (the dashboards' live feed) carry the admin session: only from this site's own origins.
+websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+application = GatewayASGI(ProtocolTypeRouter({"http": http_app, "websocket": websocket_app}))
 
 # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
 gc.freeze()

@@ -282,6 +282,12 @@ USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
 # Each event is journaled here before it is buffered, so a killed process's rows are replayed ("off": none).
 _usage_journal = env_str("USAGE_JOURNAL_DIR")
 USAGE_JOURNAL_DIR = None if _usage_journal == "off" else Path(_usage_journal or DATA_DIR / "journal").expanduser()
+# Committed usage rows are pushed to the staff dashboards' live feed (a Channels WebSocket).
+USAGE_LIVE_FEED = env_bool("USAGE_LIVE_FEED", True)
+# Raw usage rows older than this many days are deleted daily in batches (0: keep forever); roll-ups stay.
+USAGE_RETENTION_DAYS = env_int("USAGE_RETENTION_DAYS", 0, minimum=0)
+# A bearer token for /metrics (besides an admin key or a staff session); empty: no such token.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 # A non-streamed answer larger than this is refused rather than held in memory.
 UPSTREAM_MAX_RESPONSE_BYTES = env_int("UPSTREAM_MAX_RESPONSE_BYTES", 64 * 1024 * 1024, minimum=1024)
 

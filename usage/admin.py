@@ -1,14 +1,19 @@
-"""Read-only admin for usage rows: browse and filter; only superusers may delete."""
+"""Read-only admin for usage rows (browse and filter; only superusers may delete), and the usage dashboard."""
 
 from __future__ import annotations
 
 import json
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 
-from usage.models import UsageRecord
+from usage.models import UsageRecord, UsageRollup
+
+LIVE_FEED_PATH = "/ws/usage/live/"
 
 
 @admin.register(UsageRecord)
@@ -71,3 +76,49 @@ class UsageRecordAdmin(admin.ModelAdmin):
             return "—"
         pretty = json.dumps(obj.attempt_log, indent=2, ensure_ascii=False, sort_keys=True, default=str)
         return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', pretty)
+
+
+@admin.register(UsageRollup)
+class UsageDashboardAdmin(admin.ModelAdmin):
+    """The usage dashboards, listed in the Usage section: the roll-up's change list is the dashboard page,
+    and its `data/<panel>/` URLs answer the panels' JSON and CSV (usage.dashboard.views)."""
+
+    def has_view_permission(self, request: HttpRequest, obj: UsageRollup | None = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: UsageRollup | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: UsageRollup | None = None) -> bool:
+        return False
+
+    def get_urls(self):
+        from django.urls import path
+
+        from usage.dashboard.views import panel_data
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("data/<slug:panel>/", panel_data, name=f"{info[0]}_{info[1]}_data"),
+            path("", self.admin_site.admin_view(self.changelist_view), name=f"{info[0]}_{info[1]}_changelist"),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Usage dashboard",
+            "opts": self.opts,
+            "data_url": reverse("admin:usage_usagerollup_data", args=["overview"]).rsplit("overview/", 1)[0],
+            "records_url": reverse("admin:usage_usagerecord_changelist"),
+            "live_path": LIVE_FEED_PATH,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/usage/dashboard.html", context)

@@ -46,3 +46,53 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.model or self.requested_model} {self.status_code}"
+
+
+ROLLUP_KEY_FIELDS = (
+    "hour", "model", "provider", "role", "api_key_prefix", "profile", "role_source", "status_class",
+)
+
+
+class UsageRollup(models.Model):
+    """The usage rows summed per UTC hour and dimension: what the dashboards and reports read.
+
+    Written in the same transaction as the rows it sums (usage.services.usage_records_write), only for rows
+    that transaction actually inserted, so a retried batch or a journal replay never counts a row twice.
+    Hours are UTC: a day's totals are the sum of its 24 hours, never a neighbour's.
+    """
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC) the requests arrived in.")
+    model = models.CharField(max_length=200, blank=True)
+    provider = models.CharField(max_length=64, blank=True)
+    role = models.CharField(max_length=32, blank=True)
+    api_key_prefix = models.CharField(max_length=32, blank=True)
+    profile = models.CharField(max_length=64, blank=True)
+    role_source = models.CharField(max_length=32, blank=True, help_text="How the role was decided, when known.")
+    status_class = models.CharField(max_length=8, help_text="2xx, 4xx, 5xx ...")
+    requests = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0)
+    fallbacks = models.BigIntegerField(default=0, help_text="Requests that needed more than one attempt.")
+    prompt_tokens = models.BigIntegerField(default=0)
+    completion_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField("cost ($)", max_digits=20, decimal_places=8, default=0)
+    latency_ms_sum = models.FloatField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+    ttft_count = models.BigIntegerField(default=0)
+    overhead_ms_sum = models.FloatField(default=0)
+
+    KEY_FIELDS = ROLLUP_KEY_FIELDS
+    SUM_FIELDS = (
+        "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+        "latency_ms_sum", "ttft_ms_sum", "ttft_count", "overhead_ms_sum",
+    )
+
+    class Meta:
+        db_table = "usage_rollup"
+        ordering = ["-hour"]
+        verbose_name = verbose_name_plural = "usage dashboard"
+        constraints = [models.UniqueConstraint(fields=ROLLUP_KEY_FIELDS, name="usage_rollup_key")]
+        indexes = [models.Index(fields=["hour"], name="usage_rollup_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.role} {self.status_class}: {self.requests}"

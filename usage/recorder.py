@@ -37,12 +37,14 @@ class UsageRecorder:
         batch_size: int,
         journal: UsageJournal | None = None,
         replay_interval: float = 60.0,
+        on_written: Callable[[Sequence[UsageEvent]], None] | None = None,
     ) -> None:
         self._write = write
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._journal = journal
         self._replay_interval = replay_interval
+        self._on_written = on_written  # told of each committed batch, in the event loop (the live feed)
         self._buffer: list[Entry] = []
         self._lock = threading.Lock()  # record() may be called from sync code too
         self._wake: asyncio.Event | None = None
@@ -146,6 +148,11 @@ class UsageRecorder:
         finally:
             self._in_flight -= len(batch)
         self.written += written
+        if self._on_written is not None:
+            try:
+                self._on_written([event for event, _ in batch])
+            except Exception:
+                logger.exception("a usage subscriber failed on a written batch")
         return written
 
     def flush_sync(self) -> int:

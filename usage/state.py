@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import connection
 
 from usage.journal import UsageJournal
+from usage.live import live_publisher
 from usage.recorder import UsageRecorder
 from usage.services import usage_records_write
 
@@ -32,4 +33,5 @@ recorder = UsageRecorder(
     flush_interval=settings.USAGE_FLUSH_INTERVAL,
     batch_size=settings.USAGE_BATCH_SIZE,
     journal=UsageJournal(journal_directory) if settings.USAGE_JOURNAL_DIR is not None else None,
+    on_written=live_publisher,
 )
