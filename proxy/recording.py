@@ -25,7 +25,7 @@ def record_usage_row(outcome: Outcome) -> None:
             provider=chosen.provider.name if chosen else "",
             upstream_model=outcome.upstream_model or (chosen.model.upstream_name if chosen else ""),
             stream=chat.stream if chat else False,
-            attempts=len(ctx.log.attempts),
+            attempts=ctx.log.tries,
             attempt_log=[attempt.as_dict() for attempt in ctx.log.attempts],
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
