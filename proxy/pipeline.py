@@ -30,6 +30,7 @@ from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, o
 from proxy.outcomes import Subscribers
 from proxy.recording import record_usage_row, settle_limits
 from proxy.retry import RetryPolicy
+from proxy.route_reason import describe_route, header_value
 from proxy.state import circuit_breaker
 from routing.selection import is_auto
 
@@ -189,6 +190,9 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
+    reason = describe_route(ctx.candidates, ctx.log)
+    if reason:
+        headers["x-gateway-route-reason"] = header_value(reason)
     chosen = ctx.log.chosen
     if chosen is not None:
         headers["x-gateway-model"] = chosen.model.public_id

@@ -60,6 +60,9 @@ def test_a_failure_once_is_retried_and_the_client_gets_the_answer(retrying, upst
     first, second = row.attempt_log
     assert (first["status"], first["try"], first["model"]) == (first_status, 1, "fast-model")
     assert first["error"] and (second["status"], second["try"]) == (200, 2)
+    assert raw.headers["x-gateway-route-reason"] == (
+        f"fast-model via mockai: model 'fast-model' requested by id (answered on try 2 after "
+        f"{first_status or 'upstream_connection_error'})")
     if first_status == 429:  # the mock's Retry-After: 1 is honoured, not the 50 ms backoff
         assert second["waited_ms"] >= 1000 and elapsed >= 1.0
     else:
