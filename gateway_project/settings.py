@@ -265,6 +265,15 @@ UPSTREAM_MAX_KEEPALIVE = env_int("UPSTREAM_MAX_KEEPALIVE", 100, minimum=0)
 CIRCUIT_FAILURE_THRESHOLD = env_int("CIRCUIT_FAILURE_THRESHOLD", 5, minimum=1)
 CIRCUIT_COOLDOWN_SECONDS = env_float("CIRCUIT_COOLDOWN_SECONDS", 30.0, minimum=0.0)
 
+# Retries of the same candidate on a transient failure (connection lost or timeout before the answer, 408, 409,
+# 429, 5xx, 529), with exponential backoff and jitter from the base delay; an upstream's Retry-After is honoured up
+# to the max wait (a longer one moves on to the next candidate). The deadline bounds the whole wait for the first
+# byte of the answer, tries, pauses and fallbacks included (504 past it).
+GATEWAY_RETRIES = env_int("GATEWAY_RETRIES", 2, minimum=0)
+GATEWAY_RETRY_BASE_DELAY_SECONDS = env_float("GATEWAY_RETRY_BASE_DELAY_SECONDS", 0.25, minimum=0.0)
+GATEWAY_RETRY_MAX_WAIT_SECONDS = env_float("GATEWAY_RETRY_MAX_WAIT_SECONDS", 10.0, minimum=0.0)
+GATEWAY_REQUEST_DEADLINE_SECONDS = env_float("GATEWAY_REQUEST_DEADLINE_SECONDS", 600.0, minimum=0.01)
+
 # How often each process checks whether another process (or the admin) changed the routing config.
 ROUTING_REFRESH_SECONDS = env_float("ROUTING_REFRESH_SECONDS", 1.0, minimum=0.01)
 

@@ -122,6 +122,7 @@ class ProviderError(Exception):
         error_type: str = "upstream_error",
         code: str | None = None,
         retry_after: str | None = None,
+        retry_after_ms: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -130,7 +131,8 @@ class ProviderError(Exception):
         self.upstream_status = upstream_status
         self.error_type = error_type
         self.code = code
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # the upstream's Retry-After, passed on to the client when it is the last word
+        self.retry_after_ms = retry_after_ms  # its retry-after-ms (OpenAI, Azure): read by retries, never passed on
 
 
 class ChatStream(ABC):
@@ -231,7 +233,11 @@ class Provider(ABC):
                 "does not follow: check its base URL.", retryable=True, status=502,
                 upstream_status=response.status, code="upstream_redirect",
             )
-        return await status_error(response)
+        error = await status_error(response)
+        # Every wire protocol's refusal carries the upstream's pacing hints, for retries on the same candidate.
+        error.retry_after = error.retry_after or response.headers.get("retry-after")
+        error.retry_after_ms = error.retry_after_ms or response.headers.get("retry-after-ms")
+        return error
 
     def sse_decoder(self) -> SSEDecoder:
         """A decoder for this provider's stream: one event may be no larger than a whole answer."""

@@ -1,16 +1,23 @@
 """Calling the candidates in order until one answers, and relaying a stream to the client.
 
-Fallback happens only before the first byte reaches the client: a non-streamed answer is whole or
-nothing, and a stream is committed once its first event has been read. After that an upstream
+Retries and fallback happen only before the first byte reaches the client: a non-streamed answer is
+whole or nothing, and a stream is committed once its first event has been read. After that an upstream
 failure ends the stream with an OpenAI-shaped error event, never a silent truncation.
+
+Each candidate may first be refused by a gate (the free tier's quota), then is tried and, on a transient
+failure, tried again (proxy.retry) before the next one. Every try and every skip goes in the call log;
+the circuit breaker hears once per request and candidate. An overall deadline bounds the time to the
+answer's first byte: past it the try in flight is cancelled and the client gets a 504.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import orjson
 
@@ -18,6 +25,7 @@ from core.errors import GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
 from providers.base import ChatStream, Completion, NativeRequest, StreamEvent, Usage
 from proxy.circuit import CircuitBreaker
+from proxy.retry import RetryPolicy
 from routing.selection import Candidate
 
 # The body for one candidate: the request context's `body_for` (history and strategy may depend on the model).
@@ -25,100 +33,206 @@ BodyFor = Callable[[Candidate], dict]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 UNSUPPORTED_FEATURE = "unsupported_feature"  # ProviderError.code: this provider cannot serve the request as asked
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class Attempt:
+    """One try of one candidate, or (`skipped` set) a candidate passed over without a try."""
+
     provider: str
     model: str
     ms: float
     status: int | None = None  # what the upstream answered; None when it never did
     error: str = ""
+    try_number: int = 1  # 2, 3, ...: a retry of the same candidate
+    waited_ms: float = 0.0  # the backoff before this try
+    skipped: str = ""  # why the candidate was not tried: circuit_open | quota_exhausted | ...
+    code: str = ""  # the failure's code (upstream_timeout, upstream_rate_limited, ...)
 
     def as_dict(self) -> dict:
-        return {"provider": self.provider, "model": self.model, "status": self.status, "error": self.error,
-                "ms": round(self.ms, 2)}
+        entry = {"provider": self.provider, "model": self.model, "status": self.status, "error": self.error,
+                 "ms": round(self.ms, 2), "try": self.try_number}
+        if self.code:
+            entry["code"] = self.code
+        if self.waited_ms:
+            entry["waited_ms"] = round(self.waited_ms, 1)
+        if self.skipped:
+            entry["skipped"] = self.skipped
+        return entry
 
 
 @dataclass(slots=True)
 class CallLog:
     """What happened upstream, for headers and the usage row."""
 
-    attempts: list[Attempt] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)  # tries and skips, in order
     upstream_ms: float = 0.0  # time spent waiting on providers, excluded from the gateway's overhead
     chosen: Candidate | None = None
 
-    def failed(self, candidate: Candidate, started: float, error: ProviderError) -> None:
+    @property
+    def tries(self) -> int:
+        """Requests actually sent upstream (retries included, skipped candidates not)."""
+        return sum(1 for attempt in self.attempts if not attempt.skipped)
+
+    def failed(self, candidate: Candidate, started: float, error: ProviderError, try_number: int = 1,
+               waited: float = 0.0) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         self.upstream_ms += elapsed
         self.attempts.append(
             Attempt(candidate.provider.name, candidate.model.public_id, elapsed, error.upstream_status,
-                    error.message)
+                    error.message, try_number, waited * 1000, code=error.code or "")
         )
 
-    def succeeded(self, candidate: Candidate, started: float) -> None:
+    def succeeded(self, candidate: Candidate, started: float, try_number: int = 1, waited: float = 0.0) -> None:
         elapsed = (time.perf_counter() - started) * 1000
         self.upstream_ms += elapsed
-        self.attempts.append(Attempt(candidate.provider.name, candidate.model.public_id, elapsed, 200))
+        self.attempts.append(Attempt(candidate.provider.name, candidate.model.public_id, elapsed, 200,
+                                     try_number=try_number, waited_ms=waited * 1000))
         self.chosen = candidate
 
+    def skipped(self, candidate: Candidate, reason: str, detail: str = "") -> None:
+        self.attempts.append(Attempt(candidate.provider.name, candidate.model.public_id, 0.0, error=detail,
+                                     try_number=0, skipped=reason))
 
-def _by_circuit(candidates: list[Candidate], breaker: CircuitBreaker | None) -> Iterator[Candidate]:
+    def waited(self, seconds: float) -> None:
+        """A backoff pause counts as upstream time: the gateway itself was idle."""
+        self.upstream_ms += seconds * 1000
+
+
+class CandidateGate(Protocol):
+    """A per-request check before a candidate is tried (e.g. the free tier's monthly quota)."""
+
+    async def admit(self, candidate: Candidate) -> str | None:
+        """None: go ahead (whatever was reserved stays reserved); else why the candidate is skipped."""
+
+    def release(self, candidate: Candidate) -> None:
+        """The candidate did not answer: give back what `admit` took for it."""
+
+
+DEADLINE_EXCEEDED = "deadline_exceeded"
+NO_RETRIES = RetryPolicy()
+
+
+def _by_circuit(candidates: list[Candidate], breaker: CircuitBreaker | None, log: CallLog) -> Iterator[Candidate]:
     """Candidates whose circuit lets them through, in order; then, as a last resort, the ones it held back."""
     held_back = []
     for candidate in candidates:
         if breaker is None or breaker.allow(candidate.provider.name):
             yield candidate
         else:
+            log.skipped(candidate, "circuit_open", f"provider '{candidate.provider.name}' failed repeatedly")
             held_back.append(candidate)
     yield from held_back
 
 
 def _note(breaker: CircuitBreaker | None, candidate: Candidate, error: ProviderError | None) -> None:
+    """Once per request and candidate, whatever the number of tries: retries must not open circuits."""
     if breaker is None:
         return
-    if error is not None and error.retryable and error.code != UNSUPPORTED_FEATURE:
+    if error is not None and error.retryable and error.code not in (UNSUPPORTED_FEATURE, DEADLINE_EXCEEDED):
         breaker.record_failure(candidate.provider.name)
     else:
         breaker.record_success(candidate.provider.name)  # it answered, even if to refuse
 
 
+Try = Callable[[Candidate], Awaitable[T]]
+
+
+async def _dispatch(candidates: list[Candidate], attempt: Try[T], log: CallLog, breaker: CircuitBreaker | None,
+                    policy: RetryPolicy, deadline: float | None, gate: CandidateGate | None) -> T:
+    """Each candidate in turn, each retried as `policy` allows, until one answers.
+
+    Raises GatewayError: the upstream's own refusal (not retryable), 504 when the deadline passed before
+    an answer, else 502 (or the single candidate's 429) when every candidate failed."""
+    errors: list[ProviderError] = []
+    for candidate in _by_circuit(candidates, breaker, log):
+        if gate is not None:
+            skip = await gate.admit(candidate)
+            if skip is not None:
+                log.skipped(candidate, skip)
+                continue
+        try_number, waited = 1, 0.0
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await _within(deadline, attempt(candidate))
+            except ProviderError as error:
+                log.failed(candidate, started, error, try_number, waited)
+                waited = policy.wait_before_retry(error, try_number - 1, deadline)
+                if waited is not None:
+                    log.waited(waited)
+                    await asyncio.sleep(waited)
+                    try_number += 1
+                    continue
+                _note(breaker, candidate, error)
+                if gate is not None:
+                    gate.release(candidate)
+                if error.code == DEADLINE_EXCEEDED or not error.retryable:
+                    raise _client_error(error) from None
+                errors.append(error)
+                break
+            except BaseException:
+                if gate is not None:
+                    gate.release(candidate)
+                raise
+            log.succeeded(candidate, started, try_number, waited)
+            _note(breaker, candidate, None)
+            return result
+        if deadline is not None and time.perf_counter() >= deadline:
+            raise _client_error(_deadline_error()) from None
+    raise _all_failed(errors, log)
+
+
+async def _within(deadline: float | None, awaitable: Awaitable[T]) -> T:
+    """The awaitable, cancelled when the request's deadline passes (a ProviderError then)."""
+    if deadline is None:
+        return await awaitable
+    remaining = deadline - time.perf_counter()
+    try:
+        if remaining <= 0:
+            raise TimeoutError
+        async with asyncio.timeout(remaining):
+            return await awaitable
+    except TimeoutError:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
+        raise _deadline_error() from None
+
+
+def _deadline_error() -> ProviderError:
+    return ProviderError("The request's deadline passed before any upstream answered "
+                         "(GATEWAY_REQUEST_DEADLINE_SECONDS).", retryable=False, status=504,
+                         error_type="timeout_error", code=DEADLINE_EXCEEDED)
+
+
 async def complete_with_fallback(
-    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None,
+    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None, *,
+    policy: RetryPolicy = NO_RETRIES, deadline: float | None = None, gate: CandidateGate | None = None,
     native: NativeRequest | None = None,
 ) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed.
     `native`: the client's request in its own protocol, sent as it is to a candidate that speaks it."""
-    errors: list[ProviderError] = []
-    for candidate in _by_circuit(candidates, breaker):
-        started = time.perf_counter()
-        try:
-            provider = provider_for(candidate.provider)
-            if provider.speaks(native):
-                completion = await provider.complete_native(native, candidate.model)
-            else:
-                completion = await provider.complete(body_for(candidate), candidate.model)
-        except ProviderError as error:
-            log.failed(candidate, started, error)
-            _note(breaker, candidate, error)
-            if not error.retryable:
-                raise _client_error(error) from None
-            errors.append(error)
-            continue
-        log.succeeded(candidate, started)
-        _note(breaker, candidate, None)
-        return completion
-    raise _all_failed(errors, log)
+
+    async def attempt(candidate: Candidate) -> Completion:
+        provider = provider_for(candidate.provider)
+        if provider.speaks(native):
+            return await provider.complete_native(native, candidate.model)
+        return await provider.complete(body_for(candidate), candidate.model)
+
+    return await _dispatch(candidates, attempt, log, breaker, policy, deadline, gate)
 
 
 async def open_stream_with_fallback(
-    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None,
+    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None, *,
+    policy: RetryPolicy = NO_RETRIES, deadline: float | None = None, gate: CandidateGate | None = None,
     native: NativeRequest | None = None,
 ) -> tuple[ChatStream, StreamEvent]:
-    """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
-    errors: list[ProviderError] = []
-    for candidate in _by_circuit(candidates, breaker):
-        started = time.perf_counter()
+    """Opens the first candidate that accepts and sends a first event; returns both, uncommitted.
+
+    Nothing has reached the client yet, so a failure here may still be retried or fall back."""
+
+    async def attempt(candidate: Candidate) -> tuple[ChatStream, StreamEvent]:
         stream: ChatStream | None = None
         try:
             provider = provider_for(candidate.provider)
@@ -126,30 +240,19 @@ async def open_stream_with_fallback(
                 stream = await provider.stream_native(native, candidate.model)
             else:
                 stream = await provider.stream(body_for(candidate), candidate.model)
-            first = await anext(stream)
+            return stream, await anext(stream)
         except StopAsyncIteration:
-            error = ProviderError(
+            await stream.aclose()
+            raise ProviderError(
                 f"Provider '{candidate.provider.name}' ended the stream without an answer.", retryable=True,
                 code="upstream_empty_stream",
-            )
-        except ProviderError as exc:
-            error = exc
-        except asyncio.CancelledError:
+            ) from None
+        except BaseException:  # a failure, the deadline or the client gone: the connection goes back
             if stream is not None:
                 await stream.aclose()
             raise
-        else:
-            log.succeeded(candidate, started)
-            _note(breaker, candidate, None)
-            return stream, first
-        if stream is not None:
-            await stream.aclose()
-        log.failed(candidate, started, error)
-        _note(breaker, candidate, error)
-        if not error.retryable:
-            raise _client_error(error)
-        errors.append(error)
-    raise _all_failed(errors, log)
+
+    return await _dispatch(candidates, attempt, log, breaker, policy, deadline, gate)
 
 
 @dataclass(slots=True)
@@ -274,8 +377,8 @@ def _all_failed(errors: list[ProviderError], log: CallLog) -> GatewayError:
         return GatewayError(" ".join(dict.fromkeys(error.message for error in errors)), code=UNSUPPORTED_FEATURE)
     if len(errors) == 1 and errors[0].upstream_status == 429:
         return _client_error(errors[0])  # one candidate, rate limited: the client should back off, not see 502
-    summary = "; ".join(f"{a.model} via {a.provider}: {a.error}" for a in log.attempts)
-    return UpstreamFailed(f"All {len(log.attempts)} upstream attempt(s) failed. {summary}",
+    summary = "; ".join(f"{a.model} via {a.provider}: {a.error}" for a in log.attempts if not a.skipped)
+    return UpstreamFailed(f"All {log.tries} upstream attempt(s) failed. {summary}",
                           headers=_retry_headers(errors[-1]) if errors else None)
 
 

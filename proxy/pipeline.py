@@ -29,6 +29,8 @@ from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
 from proxy.outcomes import Subscribers
 from proxy.recording import record_usage_row, settle_limits
+from proxy.retry import RetryPolicy
+from proxy.route_reason import describe_route, header_value
 from proxy.state import circuit_breaker
 from routing.selection import is_auto
 
@@ -92,6 +94,13 @@ pipeline = Pipeline({
     "admit": steps.admit,
 })
 
+retry_policy = RetryPolicy(
+    retries=settings.GATEWAY_RETRIES,
+    base_delay=settings.GATEWAY_RETRY_BASE_DELAY_SECONDS,
+    max_wait=settings.GATEWAY_RETRY_MAX_WAIT_SECONDS,
+    deadline_seconds=settings.GATEWAY_REQUEST_DEADLINE_SECONDS,
+)
+
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
@@ -122,7 +131,7 @@ async def handle_chat(
         if ctx.chat.stream:
             return await _stream(ctx)
         completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
-                                                  native=ctx.native)
+                                                  native=ctx.native, **dispatch_options(ctx))
     except AuthenticationFailed as error:
         error.headers.update(_gateway_headers(ctx))
         raise
@@ -147,7 +156,7 @@ async def handle_chat(
 
 async def _stream(ctx: RequestContext) -> ChatResult:
     stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
-                                                    native=ctx.native)
+                                                    native=ctx.native, **dispatch_options(ctx))
     outcome = StreamOutcome(assemble=outcomes.wants_answers)
     upstream_model = stream.upstream_model if stream.native else str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
@@ -162,6 +171,11 @@ async def _stream(ctx: RequestContext) -> ChatResult:
     return ChatResult(status=200, headers=headers, stream=body, content_type="text/event-stream", native=stream.native)
 
 
+def dispatch_options(ctx: RequestContext) -> dict:
+    """How dispatch retries and how long it may take, for this request (any front's handler uses it)."""
+    return {"policy": retry_policy, "deadline": retry_policy.deadline_at(ctx.started)}
+
+
 def record_rejection(error: GatewayError) -> None:
     """A request refused before it could be parsed (e.g. a body over the size limit) still gets its row."""
     ctx = RequestContext()
@@ -172,13 +186,16 @@ def record_rejection(error: GatewayError) -> None:
 def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
     headers = {
         "x-request-id": ctx.request_id,
-        "x-gateway-attempts": str(len(ctx.log.attempts)),
+        "x-gateway-attempts": str(ctx.log.tries),
         "x-gateway-overhead-ms": f"{ctx.overhead_ms():.3f}",
     }
     if ctx.grant is not None:
         headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
+    reason = describe_route(ctx.candidates, ctx.log)
+    if reason:
+        headers["x-gateway-route-reason"] = header_value(reason)
     chosen = ctx.log.chosen
     if chosen is not None:
         headers["x-gateway-model"] = chosen.model.public_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apikeys.gate import settle
 from proxy.context import Outcome
+from proxy.route_reason import ROW_LIMIT, describe_route
 from usage.events import UsageEvent
 from usage.state import recorder
 
@@ -25,11 +26,15 @@ def record_usage_row(outcome: Outcome) -> None:
             provider=chosen.provider.name if chosen else "",
             upstream_model=outcome.upstream_model or (chosen.model.upstream_name if chosen else ""),
             stream=chat.stream if chat else False,
-            attempts=len(ctx.log.attempts),
+            attempts=ctx.log.tries,
             attempt_log=[attempt.as_dict() for attempt in ctx.log.attempts],
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_creation_tokens=usage.cache_creation_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            tokens_estimated=usage.estimated,
             cost=outcome.cost,
             latency_ms=outcome.latency_ms,
             ttft_ms=outcome.ttft_ms,
@@ -38,6 +43,7 @@ def record_usage_row(outcome: Outcome) -> None:
             status=outcome.status,
             error_type=(getattr(error, "code", None) or getattr(error, "error_type", "")) if error else "",
             error_message=str(getattr(error, "message", error))[:2000] if error else "",
+            route_reason=describe_route(ctx.candidates, ctx.log)[:ROW_LIMIT],
         )
     )
 

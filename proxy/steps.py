@@ -46,9 +46,13 @@ def authorize(ctx: RequestContext) -> None:
 
 def select(ctx: RequestContext) -> None:
     chat = ctx.chat
-    ctx.candidates = permitted(ctx.caller, select_candidates(
-        ctx.snapshot, model=chat.model, role=chat.role, profile=ctx.profile, needs=chat.needs
-    ))
+    candidates = select_candidates(ctx.snapshot, model=chat.model, role=chat.role, profile=ctx.profile,
+                                   needs=chat.needs)
+    ctx.candidates = permitted(ctx.caller, candidates)
+    if len(ctx.candidates) < len(candidates):
+        for candidate in candidates:
+            if candidate not in ctx.candidates:
+                ctx.log.skipped(candidate, "not_permitted")
 
 
 async def admit(ctx: RequestContext) -> None:

@@ -5,6 +5,10 @@
 - `<provider>/<upstream model>`: a pattern route straight to that provider.
 Candidates that cannot be used (disabled, no key, outside the profile, missing a capability the
 request needs) are left out; when none remain, the error says why for each.
+
+Each candidate says in words why it is on the list (`reason`): the response's X-Gateway-Route-Reason,
+the usage row and the admin's routing preview show it. Dispatch adds what happened to each (skipped,
+failed). The words are built from the snapshot only, with f-strings: selection stays pure and cheap.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ DEFAULT_ROLE = "general"
 ALL_TIERS = ("free", "paid", "enterprise")
 
 
+KIND_WORDS = {"primary": "primary", "fallback": "fallback", "free_tier": "free-tier alternative"}
+
+
 @dataclass(frozen=True, slots=True)
 class Candidate:
     model: ModelSpec
     provider: ProviderSpec
-    reason: str  # primary | fallback | free_tier | requested | pattern
+    kind: str  # requested | fallback | pattern | (a ranking entry's kind:) primary | fallback | free_tier
+    reason: str = ""  # why it is a candidate, in words, e.g. "role 'general' ranking #1 (primary: best value)"
 
 
 def resolve_profile(snapshot: RoutingSnapshot, name: str | None) -> ProfileSpec:
@@ -63,7 +71,8 @@ def select_candidates(
         problem = unusable_reason(snapshot, pattern, profile, frozenset())
         if problem:
             raise ModelNotAvailable(f"Model '{model}' cannot be used: {problem}.", param="model")
-        return [Candidate(pattern, provider, "pattern")]
+        return [Candidate(pattern, provider, "pattern", f"pattern route {provider.name}/<model> to provider "
+                                                        f"'{provider.name}' (upstream model '{upstream_name}')")]
     raise ModelNotFound(
         f"The model '{model}' does not exist on this gateway. GET /v1/models lists the models you can use, "
         "or send 'auto' to let the gateway choose.",
@@ -106,18 +115,24 @@ def _named_candidates(
     problem = unusable_reason(snapshot, spec, profile, needs)
     if problem:
         raise ModelNotAvailable(f"Model '{spec.public_id}' cannot be used: {problem}.", param="model")
-    candidates = [Candidate(spec, snapshot.providers[spec.provider], "requested")]
-    for fallback_id in spec.fallbacks:
+    candidates = [Candidate(spec, snapshot.providers[spec.provider], "requested",
+                            f"model '{spec.public_id}' requested by id")]
+    for number, fallback_id in enumerate(spec.fallbacks, start=1):
         fallback = snapshot.models.get(fallback_id)
         if fallback is not None and unusable_reason(snapshot, fallback, profile, needs) is None:
-            candidates.append(Candidate(fallback, snapshot.providers[fallback.provider], "fallback"))
+            candidates.append(Candidate(fallback, snapshot.providers[fallback.provider], "fallback",
+                                        f"fallback #{number} of '{spec.public_id}'"))
     return candidates
 
 
 def _auto_candidates(
     snapshot: RoutingSnapshot, role: str, profile: ProfileSpec, needs: frozenset[str]
 ) -> list[Candidate]:
-    ranking = snapshot.rankings.get(role) or snapshot.rankings.get(DEFAULT_ROLE) or ()
+    ranking = snapshot.rankings.get(role)
+    ranked_as = f"role '{role}'"
+    if not ranking:
+        ranking = snapshot.rankings.get(DEFAULT_ROLE) or ()
+        ranked_as = f"role '{role}' (unranked, so '{DEFAULT_ROLE}')"
     usable: list[tuple[int, int, Candidate]] = []
     problems: list[str] = []
     seen: set[str] = set()
@@ -132,7 +147,8 @@ def _auto_candidates(
             continue
         provider = snapshot.providers[spec.provider]
         # Stable: the profile's tier preference first, the ranking's own order within a tier.
-        usable.append((profile.tiers.index(provider.tier), position, Candidate(spec, provider, entry.kind)))
+        reason = _ranked_reason(ranked_as, position, entry.kind, entry.reason, provider.tier, profile)
+        usable.append((profile.tiers.index(provider.tier), position, Candidate(spec, provider, entry.kind, reason)))
     if not usable:
         detail = "; ".join(problems) if problems else "the role has no ranked models"
         raise ModelNotAvailable(
@@ -140,3 +156,10 @@ def _auto_candidates(
         )
     usable.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in usable]
+
+
+def _ranked_reason(ranked_as: str, position: int, kind: str, stored: str, tier: str, profile: ProfileSpec) -> str:
+    why = f"{KIND_WORDS.get(kind, kind)}: {stored}" if stored else KIND_WORDS.get(kind, kind)
+    order = f", {tier} tier first in profile '{profile.name}'" if len(profile.tiers) > 1 and \
+        tier == profile.tiers[0] else ""
+    return f"{ranked_as} ranking #{position + 1} ({why}{order})"

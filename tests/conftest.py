@@ -160,6 +160,8 @@ def gateway_env(db_env: dict[str, str], **overrides: str) -> dict[str, str]:
         "UPSTREAM_CONNECT_TIMEOUT": "1",
         # Tests inject failures on purpose, test after test: the breaker is tested on its own.
         "CIRCUIT_FAILURE_THRESHOLD": "1000000",
+        # ...and fallback is tested without retries in between; tests/proxy/test_retries.py turns them on.
+        "GATEWAY_RETRIES": "0",
     }
     env.update(overrides)
     return env

@@ -54,9 +54,11 @@ class UsageRecordAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Routing", {"fields": ("model", "provider", "upstream_model", "attempts", "attempt_log_pretty")}),
+        ("Routing", {"fields": ("model", "provider", "upstream_model", "route_reason", "attempts",
+                                "attempt_log_pretty")}),
         ("Outcome", {"fields": ("status", "status_code", "error_type", "error_message")}),
-        ("Tokens and cost", {"fields": ("prompt_tokens", "completion_tokens", "total_tokens", "cost")}),
+        ("Tokens and cost", {"fields": ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+                                         "cache_creation_tokens", "reasoning_tokens", "tokens_estimated", "cost")}),
         ("Timing", {"fields": ("latency_ms", "ttft_ms", "overhead_ms")}),
     )
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]

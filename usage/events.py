@@ -24,6 +24,10 @@ class UsageEvent:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    cached_tokens: int = 0
+    cache_creation_tokens: int = 0
+    reasoning_tokens: int = 0
+    tokens_estimated: bool = False
     cost: float = 0.0
     latency_ms: float = 0.0
     ttft_ms: float | None = None
@@ -32,3 +36,4 @@ class UsageEvent:
     status: str = "ok"
     error_type: str = ""
     error_message: str = ""
+    route_reason: str = ""

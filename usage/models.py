@@ -27,10 +27,19 @@ class UsageRecord(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField(default=0, help_text="Prompt tokens read from the provider's cache.")
+    cache_creation_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens written to the provider's cache (Anthropic prices them apart)."
+    )
+    reasoning_tokens = models.PositiveIntegerField(default=0, help_text="Completion tokens spent thinking.")
+    tokens_estimated = models.BooleanField(
+        default=False, help_text="The upstream reported no usage: the gateway counted the tokens itself."
+    )
     cost = models.DecimalField("cost ($)", max_digits=14, decimal_places=8, default=0)
     latency_ms = models.FloatField(default=0)
     ttft_ms = models.FloatField("time to first token (ms)", null=True, blank=True)
     overhead_ms = models.FloatField("gateway overhead (ms)", default=0)
+    route_reason = models.TextField(blank=True, help_text="Why this model: how it was chosen, what was skipped.")
     status_code = models.PositiveSmallIntegerField(default=200)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OK)
     error_type = models.CharField(max_length=64, blank=True)

@@ -85,9 +85,12 @@ def test_fallback_skips_an_open_circuit_and_keeps_it_as_last_resort():
         run(breaker, failing, healthy)
     assert breaker.state("flaky") == OPEN
     _, log = run(breaker, failing, healthy)
-    assert [a.provider for a in log.attempts] == ["steady"]  # the open circuit was not even tried
+    # The open circuit was not even tried: the log says it was skipped, and why.
+    assert [(a.provider, a.skipped) for a in log.attempts] == [("flaky", "circuit_open"), ("steady", "")]
+    assert log.tries == 1
     result, log = run(breaker, candidate("fail", "flaky"))  # nothing else left: tried anyway
-    assert isinstance(result, GatewayError) and [a.provider for a in log.attempts] == ["flaky"]
+    assert isinstance(result, GatewayError) and log.tries == 1
+    assert [(a.provider, a.skipped) for a in log.attempts] == [("flaky", "circuit_open"), ("flaky", "")]
 
 
 def test_refusals_and_unsupported_features_do_not_trip_the_breaker():

@@ -99,4 +99,4 @@ def test_unsupported_then_a_capable_candidate_succeeds():
 def test_attempt_log_is_serialisable():
     _, log = run("fail", "ok")
     assert [dataclasses.asdict(a)["provider"] for a in log.attempts] == ["p0", "p1"]
-    assert all(set(a.as_dict()) == {"provider", "model", "status", "error", "ms"} for a in log.attempts)
+    assert all(set(a.as_dict()) == {"provider", "model", "status", "error", "ms", "try"} for a in log.attempts)

@@ -111,9 +111,10 @@ def test_named_model_outside_profile_is_refused():
 def test_pattern_route_to_a_provider():
     candidates = select_candidates(snapshot(), model="paid/brand-new", role=None,
                                    profile=resolve_profile(snapshot(), None))
-    assert [(c.provider.name, c.model.upstream_name, c.reason) for c in candidates] == [
+    assert [(c.provider.name, c.model.upstream_name, c.kind) for c in candidates] == [
         ("paid", "brand-new", "pattern")
     ]
+    assert candidates[0].reason == "pattern route paid/<model> to provider 'paid' (upstream model 'brand-new')"
 
 
 def test_unknown_model_and_unknown_provider_prefix_are_404():
@@ -137,3 +138,27 @@ def test_role_without_any_ranking_is_explained():
     snap = snapshot(rankings={})
     with pytest.raises(ModelNotAvailable, match="no ranked models"):
         pick(snap, "auto")
+
+
+def reasons(snap: RoutingSnapshot, model_id: str, role: str | None = None, profile: str | None = None) -> list:
+    return [(c.model.public_id, c.kind, c.reason) for c in
+            select_candidates(snap, model=model_id, role=role, profile=resolve_profile(snap, profile))]
+
+
+def test_each_candidate_says_why_it_is_there():
+    snap = snapshot(rankings={"general": (RankedModel("p1", "primary", "best value for code"),
+                                          RankedModel("e1", "fallback"), RankedModel("f1", "free_tier", "no cost"))})
+    assert reasons(snap, "auto") == [
+        ("f1", "free_tier", "role 'general' ranking #3 (free-tier alternative: no cost, free tier first in profile "
+                            "'personal')"),
+        ("p1", "primary", "role 'general' ranking #1 (primary: best value for code)"),
+        ("e1", "fallback", "role 'general' ranking #2 (fallback)"),
+    ]
+    assert reasons(snap, "auto:debugging", role="debugging")[1][2] == (
+        "role 'debugging' (unranked, so 'general') ranking #1 (primary: best value for code)")
+    assert reasons(snap, "p1") == [
+        ("p1", "requested", "model 'p1' requested by id"),
+        ("p2", "fallback", "fallback #1 of 'p1'"),
+        ("e1", "fallback", "fallback #2 of 'p1'"),
+    ]
+    assert reasons(snap, "p1", profile="paid-only")[1:] == [("p2", "fallback", "fallback #1 of 'p1'")]
