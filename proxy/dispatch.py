@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
 
-from core.errors import GatewayError, UpstreamFailed, error_body
+from core.errors import CandidateSkipped, GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
 from providers.base import ChatStream, Completion, StreamEvent, Usage
 from proxy.circuit import CircuitBreaker
@@ -34,10 +34,14 @@ class Attempt:
     ms: float
     status: int | None = None  # what the upstream answered; None when it never did
     error: str = ""
+    skipped: str = ""  # why the candidate was passed over without a call (CandidateSkipped.reason)
 
     def as_dict(self) -> dict:
-        return {"provider": self.provider, "model": self.model, "status": self.status, "error": self.error,
-                "ms": round(self.ms, 2)}
+        entry = {"provider": self.provider, "model": self.model, "status": self.status, "error": self.error,
+                 "ms": round(self.ms, 2)}
+        if self.skipped:
+            entry["skipped"] = self.skipped
+        return entry
 
 
 @dataclass(slots=True)
@@ -55,6 +59,10 @@ class CallLog:
             Attempt(candidate.provider.name, candidate.model.public_id, elapsed, error.upstream_status,
                     error.message)
         )
+
+    def skipped(self, candidate: Candidate, skip: CandidateSkipped) -> None:
+        self.attempts.append(Attempt(candidate.provider.name, candidate.model.public_id, 0.0, None, skip.message,
+                                     skip.reason))
 
     def succeeded(self, candidate: Candidate, started: float) -> None:
         elapsed = (time.perf_counter() - started) * 1000
@@ -88,10 +96,17 @@ async def complete_with_fallback(
 ) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
     errors: list[ProviderError] = []
+    skips: list[CandidateSkipped] = []
     for candidate in _by_circuit(candidates, breaker):
+        try:
+            body = body_for(candidate)
+        except CandidateSkipped as skip:
+            log.skipped(candidate, skip)
+            skips.append(skip)
+            continue
         started = time.perf_counter()
         try:
-            completion = await provider_for(candidate.provider).complete(body_for(candidate), candidate.model)
+            completion = await provider_for(candidate.provider).complete(body, candidate.model)
         except ProviderError as error:
             log.failed(candidate, started, error)
             _note(breaker, candidate, error)
@@ -102,7 +117,7 @@ async def complete_with_fallback(
         log.succeeded(candidate, started)
         _note(breaker, candidate, None)
         return completion
-    raise _all_failed(errors, log)
+    raise _all_failed(errors, log, skips)
 
 
 async def open_stream_with_fallback(
@@ -110,11 +125,18 @@ async def open_stream_with_fallback(
 ) -> tuple[ChatStream, StreamEvent]:
     """Opens the first candidate that accepts and sends a first event; returns both, uncommitted."""
     errors: list[ProviderError] = []
+    skips: list[CandidateSkipped] = []
     for candidate in _by_circuit(candidates, breaker):
+        try:
+            body = body_for(candidate)
+        except CandidateSkipped as skip:
+            log.skipped(candidate, skip)
+            skips.append(skip)
+            continue
         started = time.perf_counter()
         stream: ChatStream | None = None
         try:
-            stream = await provider_for(candidate.provider).stream(body_for(candidate), candidate.model)
+            stream = await provider_for(candidate.provider).stream(body, candidate.model)
             first = await anext(stream)
         except StopAsyncIteration:
             error = ProviderError(
@@ -138,7 +160,7 @@ async def open_stream_with_fallback(
         if not error.retryable:
             raise _client_error(error)
         errors.append(error)
-    raise _all_failed(errors, log)
+    raise _all_failed(errors, log, skips)
 
 
 @dataclass(slots=True)
@@ -238,8 +260,11 @@ def _client_error(error: ProviderError) -> GatewayError:
                         headers=_retry_headers(error))
 
 
-def _all_failed(errors: list[ProviderError], log: CallLog) -> GatewayError:
+def _all_failed(errors: list[ProviderError], log: CallLog, skips: Sequence[CandidateSkipped] = ()) -> GatewayError:
     """One error for the client when no candidate answered, with the status that tells it what to do."""
+    if skips and not errors:  # none was even tried: the client has to change the request
+        return GatewayError(" ".join(dict.fromkeys(skip.message for skip in skips)), status=skips[0].status,
+                            code=skips[0].code)
     if errors and all(error.code == UNSUPPORTED_FEATURE for error in errors):
         # Nobody could serve the request as asked: the client has to change it, so 400, not 502.
         return GatewayError(" ".join(dict.fromkeys(error.message for error in errors)), code=UNSUPPORTED_FEATURE)

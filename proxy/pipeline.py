@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apikeys.access import Access, AuthenticationFailed
+from context import steps as context_steps
 from core.errors import GatewayError
 from providers.base import Usage
 from proxy import steps
@@ -87,13 +88,16 @@ pipeline = Pipeline({
     "parse": steps.parse,
     "detect_role": steps.detect_role,
     "authorize": steps.authorize,
+    "enrich": context_steps.enrich,
     "select": steps.select,
     "admit": steps.admit,
 })
+pipeline.add("select", context_steps.measure)  # exact token counts, once the candidates' windows are known
 
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
+outcomes.subscribe(context_steps.save_exchange, name="context_save", wants_answer=True)
 
 
 def load_plugins(modules: list[str]) -> None:
