@@ -328,3 +328,11 @@ CONTEXT_SAVE_BATCH_SIZE = env_int("CONTEXT_SAVE_BATCH_SIZE", 100, minimum=1)
 # Conversations not updated for this many days are deleted by `manage.py purge_conversations` and its
 # daily task (`purge_conversations --schedule` creates it); 0 keeps them.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0, minimum=0)
+
+# --- Role detection (prompts/): the role an agent loop was routed by is kept per conversation (its
+# conversation_id, else one of these session headers) while it sends tool results; in memory, per process.
+ROLE_STICKY_SESSION_HEADERS = [name.lower() for name in env_list(
+    "ROLE_STICKY_SESSION_HEADERS", "x-claude-code-session-id,session-id"
+)]
+ROLE_STICKY_TTL_SECONDS = env_float("ROLE_STICKY_TTL_SECONDS", 3600.0, minimum=1.0)
+ROLE_STICKY_MAX_CONVERSATIONS = env_int("ROLE_STICKY_MAX_CONVERSATIONS", 10000, minimum=1)

@@ -5,9 +5,9 @@
         → one outcome event to the subscribers (usage row, limiter settlement, ...)
 
 Each named step is a list of functions over one `RequestContext`: the built-in one first, then any a
-feature registered with `pipeline.add(step, fn)`. `rewrite` and `enrich` have no built-in function yet
-(the prompts work fills them). A step stops the request by raising a GatewayError. Framework-free:
-bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
+feature registered with `pipeline.add(step, fn)`. `detect_role` and `rewrite` are the prompts app's (role
+detection, strategies), `enrich` the context app's (history, similar interactions). A step stops the request
+by raising a GatewayError. Framework-free: bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from django.conf import settings
 from apikeys.access import Access, AuthenticationFailed
 from context import steps as context_steps
 from core.errors import GatewayError
+from prompts import steps as prompt_steps
 from providers.base import Usage
 from proxy import steps
 from proxy.body_log import log_exchange
@@ -86,8 +87,9 @@ class Pipeline:
 pipeline = Pipeline({
     "authenticate": steps.authenticate,
     "parse": steps.parse,
-    "detect_role": steps.detect_role,
+    "detect_role": prompt_steps.detect_role,
     "authorize": steps.authorize,
+    "rewrite": prompt_steps.rewrite,
     "enrich": context_steps.enrich,
     "select": steps.select,
     "admit": steps.admit,
@@ -178,6 +180,9 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
+        headers["x-gateway-role-source"] = ctx.role_source
+        if ctx.role_confidence is not None:
+            headers["x-gateway-role-confidence"] = f"{ctx.role_confidence:.2f}"
     chosen = ctx.log.chosen
     if chosen is not None:
         headers["x-gateway-model"] = chosen.model.public_id
