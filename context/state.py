@@ -5,6 +5,7 @@ Built at import without touching the database; the writer's task starts on first
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from django.conf import settings
@@ -23,8 +24,23 @@ policy_snapshot: SnapshotHolder[Policies] = SnapshotHolder(
 pending = Pending()
 
 
+logger = logging.getLogger(__name__)
+
+
 def _write(items: Sequence[object]) -> int:
-    written = context_batch_write(items)
+    """One transaction for the batch; if it fails, each item alone, so one bad exchange (a conversation whose
+    rows were edited by hand, say) is logged and dropped instead of holding back every later one."""
+    try:
+        written = context_batch_write(items)
+    except Exception:
+        logger.warning("saving %d context items in one batch failed; saving them one by one", len(items),
+                       exc_info=True)
+        written = 0
+        for item in items:
+            try:
+                written += context_batch_write([item])
+            except Exception:
+                logger.exception("dropping a context item that cannot be saved: %r", type(item).__name__)
     pending.done(list(items))
     return written
 
