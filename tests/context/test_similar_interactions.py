@@ -22,7 +22,7 @@ RELEVANT = ("Celery beat does not run the nightly invoice email task; the schedu
             "Check that the beat process runs with the DatabaseScheduler and that the crontab's timezone is UTC.")
 DISTRACTORS = [
     ("How do I centre a div with flexbox?", "Use display:flex with justify-content and align-items set to center."),
-    ("Write a haiku about autumn leaves.", "Red leaves drift and fall / the quiet path remembers / summer's last warm breath"),
+    ("Write a haiku about autumn leaves.", "Red leaves drift and fall / the quiet path remembers"),
     ("What is the capital of Australia?", "Canberra."),
     ("Explain Python's GIL in two sentences.", "The GIL lets one thread run Python bytecode at a time."),
     ("Sort a list of dicts by a key in Python.", "Use sorted(items, key=lambda d: d['name'])."),
