@@ -74,6 +74,21 @@ class UpstreamFailed(GatewayError):
     code = "all_candidates_failed"
 
 
+class CandidateSkipped(Exception):
+    """Raised while a candidate's request is prepared (e.g. by a body transform): pass it over, call nothing.
+
+    Dispatch records `reason` in the attempt log and moves to the next candidate; when every candidate was
+    passed over, the client gets `message` as a GatewayError with `status` and `code` (`reason` if unset).
+    """
+
+    def __init__(self, message: str, *, reason: str, status: int = 400, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+        self.status = status
+        self.code = code or reason
+
+
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 

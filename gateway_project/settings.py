@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "apikeys",
     "research",
     "admin_login",
+    "context",
 ]
 
 MIDDLEWARE = [
@@ -318,3 +319,38 @@ GATEWAY_PLUGINS = env_list("GATEWAY_PLUGINS", "")
 VERTEX_CREDENTIALS_FILE = env_str("VERTEX_CREDENTIALS_FILE") or env_str("GOOGLE_APPLICATION_CREDENTIALS")
 VERTEX_PROJECT_ID = env_str("VERTEX_PROJECT_ID")
 VERTEX_LOCATION = env_str("VERTEX_LOCATION", "us-central1")
+
+# --- Conversation context (context/): stored conversations, history, similar past interactions.
+# Defaults for profiles without a context policy row (admin: Conversation context → Context policies).
+CONTEXT_STORE = env_bool("CONTEXT_STORE", True)  # save conversations sent with a conversation_id
+CONTEXT_HISTORY = env_bool("CONTEXT_HISTORY", True)  # prepend them when a request sends only its latest turn(s)
+CONTEXT_SIMILAR = env_bool("CONTEXT_SIMILAR", True)  # add similar past interactions as a context block
+# Profiles whose default leaves similar interactions out (work history is not mixed into the block).
+CONTEXT_SIMILAR_OFF_PROFILES = env_list("CONTEXT_SIMILAR_OFF_PROFILES", "work")
+# Whose interactions may be added: key_profile (same key and profile), key (any profile), profile (any key).
+CONTEXT_SIMILAR_SCOPE = env_choice("CONTEXT_SIMILAR_SCOPE", "key_profile", ("key_profile", "key", "profile"))
+CONTEXT_SIMILAR_TOP_K = env_int("CONTEXT_SIMILAR_TOP_K", 3, minimum=1)
+CONTEXT_SIMILAR_MIN_SCORE = env_float("CONTEXT_SIMILAR_MIN_SCORE", 0.3, minimum=0.0)
+# A search ranks at most about this many matching interactions (its cost grows with them).
+CONTEXT_SIMILAR_MAX_MATCHES = env_int("CONTEXT_SIMILAR_MAX_MATCHES", 300, minimum=1)
+CONTEXT_HISTORY_MAX_MESSAGES = env_int("CONTEXT_HISTORY_MAX_MESSAGES", 1000, minimum=1)  # newest read per request
+# Output room assumed when a request names no max_tokens (history budget and the window check).
+CONTEXT_DEFAULT_OUTPUT_TOKENS = env_int("CONTEXT_DEFAULT_OUTPUT_TOKENS", 4096, minimum=1)
+# The window history is fitted to for a model whose context window is unknown (0); such a model is never skipped.
+CONTEXT_UNKNOWN_WINDOW_TOKENS = env_int("CONTEXT_UNKNOWN_WINDOW_TOKENS", 32768, minimum=1024)
+# Share of a window left free when fitting history (other tokenizers than o200k count differently).
+CONTEXT_BUDGET_MARGIN = env_float("CONTEXT_BUDGET_MARGIN", 0.05, minimum=0.0)
+# Exchanges are saved off the response path, in batches.
+CONTEXT_SAVE_FLUSH_INTERVAL = env_float("CONTEXT_SAVE_FLUSH_INTERVAL", 0.1, minimum=0.01)
+CONTEXT_SAVE_BATCH_SIZE = env_int("CONTEXT_SAVE_BATCH_SIZE", 100, minimum=1)
+# Conversations not updated for this many days are deleted by `manage.py purge_conversations` and its
+# daily task (`purge_conversations --schedule` creates it); 0 keeps them.
+CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0, minimum=0)
+
+# --- Role detection (prompts/): the role an agent loop was routed by is kept per conversation (its
+# conversation_id, else one of these session headers) while it sends tool results; in memory, per process.
+ROLE_STICKY_SESSION_HEADERS = [name.lower() for name in env_list(
+    "ROLE_STICKY_SESSION_HEADERS", "x-claude-code-session-id,session-id"
+)]
+ROLE_STICKY_TTL_SECONDS = env_float("ROLE_STICKY_TTL_SECONDS", 3600.0, minimum=1.0)
+ROLE_STICKY_MAX_CONVERSATIONS = env_int("ROLE_STICKY_MAX_CONVERSATIONS", 10000, minimum=1)

@@ -73,7 +73,9 @@ def parse_strategies(data: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(name, str) or not ROLE_NAME_RE.match(name) or len(name) > 32:
             check.fail(path, "a role name is lower-case letters, digits and '_' (at most 32 characters)")
             continue
-        row = check.mapping(item, path, ("system_prompt",), ("techniques", "constraints", "examples", "enabled"))
+        row = check.mapping(
+            item, path, ("system_prompt",), ("techniques", "constraints", "examples", "placement", "enabled")
+        )
         if row is None:
             continue
         before = len(check.problems)
@@ -91,12 +93,16 @@ def parse_strategies(data: Any) -> dict[str, dict[str, Any]]:
             if text_in is not None and text_out is not None:
                 examples.append({"input": normalize_text(text_in), "output": normalize_text(text_out)})
         enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
+        placement = row.get("placement", RoleStrategy.Placement.APPEND)
+        if placement not in RoleStrategy.Placement.values:
+            check.fail(f"{path}.placement", f"one of {', '.join(RoleStrategy.Placement.values)}")
         if len(check.problems) == before:
             result[name] = {
                 "system_prompt": normalize_text(prompt),
                 "techniques": techniques,
                 "constraints": constraints,
                 "examples": examples,
+                **({"placement": placement} if placement != RoleStrategy.Placement.APPEND else {}),
                 "enabled": enabled,
             }
     check.raise_if_failed()
@@ -124,6 +130,7 @@ def strategies_export() -> dict[str, Any]:
                 "techniques": RoleStrategy.split_lines(row.techniques),
                 "constraints": RoleStrategy.split_lines(row.constraints),
                 "examples": row.examples if isinstance(row.examples, list) else [],
+                **({"placement": row.placement} if row.placement != RoleStrategy.Placement.APPEND else {}),
                 "enabled": row.enabled,
             }
             for row in rows
@@ -194,6 +201,7 @@ def strategies_import(data: dict[str, Any], *, prune: bool = False) -> ImportSum
                     "techniques": "\n".join(strategy["techniques"]),
                     "constraints": "\n".join(strategy["constraints"]),
                     "examples": strategy["examples"],
+                    "placement": strategy.get("placement", RoleStrategy.Placement.APPEND),
                     "enabled": strategy["enabled"],
                 },
             )

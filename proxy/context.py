@@ -41,7 +41,8 @@ class RequestContext:
     snapshot: RoutingSnapshot | None = None
     chat: ChatRequest | None = None
     role: str = ""
-    role_source: str = ""  # how the role was decided: explicit | default (detection adds its tiers)
+    role_source: str = ""  # the tier that decided the role: explicit | agent_mode | fast_path | classifier | default
+    role_confidence: float | None = None  # how sure that tier was (0..1); None when no detection ran
     profile: ProfileSpec | None = None
     candidates: list[Candidate] = field(default_factory=list)
     grant: Grant | None = None

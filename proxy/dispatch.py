@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import orjson
 
-from core.errors import GatewayError, UpstreamFailed, error_body
+from core.errors import CandidateSkipped, GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
 from providers.base import ChatStream, Completion, NativeRequest, StreamEvent, Usage
 from proxy.circuit import CircuitBreaker
@@ -146,6 +146,7 @@ async def _dispatch(candidates: list[Candidate], attempt: Try[T], log: CallLog, 
     Raises GatewayError: the upstream's own refusal (not retryable), 504 when the deadline passed before
     an answer, else 502 (or the single candidate's 429) when every candidate failed."""
     errors: list[ProviderError] = []
+    skips: list[CandidateSkipped] = []
     for candidate in _by_circuit(candidates, breaker, log):
         if gate is not None:
             skip = await gate.admit(candidate)
@@ -172,6 +173,12 @@ async def _dispatch(candidates: list[Candidate], attempt: Try[T], log: CallLog, 
                     raise _client_error(error) from None
                 errors.append(error)
                 break
+            except CandidateSkipped as skip:  # its body cannot be built for it (e.g. the window is too small)
+                log.skipped(candidate, skip.reason, skip.message)
+                skips.append(skip)
+                if gate is not None:
+                    gate.release(candidate)
+                break
             except BaseException:
                 if gate is not None:
                     gate.release(candidate)
@@ -181,7 +188,7 @@ async def _dispatch(candidates: list[Candidate], attempt: Try[T], log: CallLog, 
             return result
         if deadline is not None and time.perf_counter() >= deadline:
             raise _client_error(_deadline_error()) from None
-    raise _all_failed(errors, log)
+    raise _all_failed(errors, log, skips)
 
 
 async def _within(deadline: float | None, awaitable: Awaitable[T]) -> T:
@@ -370,8 +377,11 @@ def _client_error(error: ProviderError) -> GatewayError:
                         headers=_retry_headers(error))
 
 
-def _all_failed(errors: list[ProviderError], log: CallLog) -> GatewayError:
+def _all_failed(errors: list[ProviderError], log: CallLog, skips: Sequence[CandidateSkipped] = ()) -> GatewayError:
     """One error for the client when no candidate answered, with the status that tells it what to do."""
+    if skips and not errors:  # none was even tried: the client has to change the request
+        return GatewayError(" ".join(dict.fromkeys(skip.message for skip in skips)), status=skips[0].status,
+                            code=skips[0].code)
     if errors and all(error.code == UNSUPPORTED_FEATURE for error in errors):
         # Nobody could serve the request as asked: the client has to change it, so 400, not 502.
         return GatewayError(" ".join(dict.fromkeys(error.message for error in errors)), code=UNSUPPORTED_FEATURE)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import connection
 
 from apikeys.state import key_snapshot
+from context.state import recorder as context_recorder
 from core.background import run_read
 from core.version import VERSION
 from proxy.state import circuit_breaker
@@ -61,4 +62,5 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
         },
         "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
+        "context_exchanges_pending": context_recorder.pending,  # conversation turns not yet saved
     }

@@ -5,9 +5,9 @@
         → one outcome event to the subscribers (usage row, limiter settlement, ...)
 
 Each named step is a list of functions over one `RequestContext`: the built-in one first, then any a
-feature registered with `pipeline.add(step, fn)`. `rewrite` and `enrich` have no built-in function yet
-(the prompts work fills them). A step stops the request by raising a GatewayError. Framework-free:
-bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
+feature registered with `pipeline.add(step, fn)`. `detect_role` and `rewrite` are the prompts app's (role
+detection, strategies), `enrich` the context app's (history, similar interactions). A step stops the request
+by raising a GatewayError. Framework-free: bytes and headers in, a `ChatResult` out, so any ASGI front end can serve it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apikeys.access import Access, AuthenticationFailed
+from context import steps as context_steps
 from core.errors import GatewayError
+from prompts import steps as prompt_steps
 from providers.base import NativeRequest, Usage
 from proxy import steps
 from proxy.body_log import log_exchange
@@ -88,11 +90,14 @@ class Pipeline:
 pipeline = Pipeline({
     "authenticate": steps.authenticate,
     "parse": steps.parse,
-    "detect_role": steps.detect_role,
+    "detect_role": prompt_steps.detect_role,
     "authorize": steps.authorize,
+    "rewrite": prompt_steps.rewrite,
+    "enrich": context_steps.enrich,
     "select": steps.select,
     "admit": steps.admit,
 })
+pipeline.add("select", context_steps.measure)  # exact token counts, once the candidates' windows are known
 
 retry_policy = RetryPolicy(
     retries=settings.GATEWAY_RETRIES,
@@ -104,6 +109,7 @@ retry_policy = RetryPolicy(
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
+outcomes.subscribe(context_steps.save_exchange, name="context_save", wants_answer=True)
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -193,6 +199,9 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
+        headers["x-gateway-role-source"] = ctx.role_source
+        if ctx.role_confidence is not None:
+            headers["x-gateway-role-confidence"] = f"{ctx.role_confidence:.2f}"
     reason = describe_route(ctx.candidates, ctx.log)
     if reason:
         headers["x-gateway-route-reason"] = header_value(reason)

@@ -20,6 +20,8 @@ def record_usage_row(outcome: Outcome) -> None:
             profile=ctx.profile_name,
             api_key_prefix=ctx.caller.prefix,
             role=ctx.role,
+            role_source=ctx.role_source,
+            role_confidence=ctx.role_confidence,
             conversation_id=chat.conversation_id if chat else "",
             requested_model=chat.model if chat else "",
             model=chosen.model.public_id if chosen else "",

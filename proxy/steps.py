@@ -12,7 +12,7 @@ from apikeys.gate import authenticate_request
 from proxy.chat_request import parse_chat_request
 from proxy.context import RequestContext
 from proxy.dispatch import Answer
-from routing.selection import DEFAULT_ROLE, is_auto, resolve_profile, select_candidates
+from routing.selection import is_auto, resolve_profile, select_candidates
 from routing.state import routing_snapshot
 
 ANSWER_LIMIT_CHARS = 256 * 1024  # an assembled answer handed to subscribers is cut beyond this
@@ -31,12 +31,6 @@ async def parse(ctx: RequestContext) -> None:
     )
 
 
-def detect_role(ctx: RequestContext) -> None:
-    """The role the client named (`role`, `X-Gateway-Role`, `auto:<role>`), else the default."""
-    ctx.role = ctx.chat.role or DEFAULT_ROLE
-    ctx.role_source = "explicit" if ctx.chat.role else "default"
-
-
 def authorize(ctx: RequestContext) -> None:
     """May this caller use this profile, role and model (403 otherwise); fixes the profile."""
     chat = ctx.chat
@@ -46,7 +40,7 @@ def authorize(ctx: RequestContext) -> None:
 
 def select(ctx: RequestContext) -> None:
     chat = ctx.chat
-    candidates = select_candidates(ctx.snapshot, model=chat.model, role=chat.role, profile=ctx.profile,
+    candidates = select_candidates(ctx.snapshot, model=chat.model, role=ctx.role, profile=ctx.profile,
                                    needs=chat.needs)
     ctx.candidates = permitted(ctx.caller, candidates)
     if len(ctx.candidates) < len(candidates):

@@ -121,10 +121,11 @@ class GatewayProcess:
         raise AssertionError(f"gateway did not pick up config version {wanted}")
 
     def drain_usage(self, timeout: float = 5.0) -> None:
-        """Wait until every usage row the gateway buffered is committed."""
+        """Wait until every usage row (and conversation exchange) the gateway buffered is committed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.status()["usage_rows_pending"] == 0:
+            status = self.status()
+            if status["usage_rows_pending"] == 0 and not status.get("context_exchanges_pending"):
                 return
             time.sleep(0.02)
         raise AssertionError("gateway still has usage rows pending")

@@ -13,6 +13,8 @@ class UsageEvent:
     profile: str = ""
     api_key_prefix: str = ""
     role: str = ""
+    role_source: str = ""
+    role_confidence: float | None = None
     conversation_id: str = ""
     requested_model: str = ""
     model: str = ""

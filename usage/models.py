@@ -16,6 +16,11 @@ class UsageRecord(models.Model):
     profile = models.CharField(max_length=64, blank=True)
     api_key_prefix = models.CharField(max_length=32, blank=True)
     role = models.CharField(max_length=32, blank=True, db_index=True)
+    role_source = models.CharField(
+        max_length=16, blank=True, help_text="Which tier decided the role: explicit, agent_mode, fast_path, "
+        "classifier or default."
+    )
+    role_confidence = models.FloatField(null=True, blank=True, help_text="How sure that tier was (0..1).")
     conversation_id = models.CharField(max_length=200, blank=True, db_index=True)
     requested_model = models.CharField(max_length=200, blank=True)
     model = models.CharField("chosen model", max_length=200, blank=True, db_index=True)

@@ -1,0 +1,1 @@
+"""Conversation context: stored conversations, history fitted to each model, similar past interactions."""

@@ -1,0 +1,183 @@
+"""Reads of the context store (sync ORM and SQL; the request path calls them in the reader pool).
+
+`conversation_read` is the one read a request makes: the conversation row, the history it needs and the
+similar interactions, in one trip to a reader thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+from django.conf import settings
+from django.db import close_old_connections
+
+from context import search
+from context.budget import HistoryMessage
+from context.conversation import Mode, Plan, Stored, Virtual, plan, with_pending
+from context.models import ContextPolicy, Conversation, Interaction, Message, SearchTerm
+from context.pending import ConversationKey, Exchange
+from context.policy import KEY, KEY_PROFILE, PROFILE, Policies, Policy
+from context.text import message_digest, search_terms
+from core.versions import version_token
+
+CONFIG_VERSION_KEY = "context"
+
+
+def policies_build() -> Policies:
+    default = Policy(
+        store=settings.CONTEXT_STORE,
+        history=settings.CONTEXT_HISTORY,
+        similar=settings.CONTEXT_SIMILAR,
+        similar_scope=settings.CONTEXT_SIMILAR_SCOPE,
+        similar_top_k=settings.CONTEXT_SIMILAR_TOP_K,
+        similar_min_score=settings.CONTEXT_SIMILAR_MIN_SCORE,
+    )
+    rows = {
+        row.profile: Policy(row.store, row.history, row.similar, row.similar_scope, row.similar_top_k,
+                            row.similar_min_score)
+        for row in ContextPolicy.objects.all()
+    }
+    return Policies(rows, default, frozenset(settings.CONTEXT_SIMILAR_OFF_PROFILES))
+
+
+def policies_token() -> str | None:
+    return version_token(CONFIG_VERSION_KEY)
+
+
+def scope_for(policy: Policy, key: ConversationKey) -> search.Scope:
+    """Never across keys unless the policy shares by profile."""
+    if policy.similar_scope == PROFILE:
+        return search.Scope(None, key.profile)
+    if policy.similar_scope == KEY:
+        return search.Scope(key.api_key_prefix, None)
+    assert policy.similar_scope == KEY_PROFILE
+    return search.Scope(key.api_key_prefix, key.profile)
+
+
+@dataclass(slots=True)
+class SimilarAsk:
+    query: str
+    scope: search.Scope
+    top_k: int
+    min_score: float
+    max_matches: int
+
+
+@dataclass(slots=True)
+class ConversationRead:
+    plan: Plan
+    conversation: int | None = None  # its row id
+    history: list[HistoryMessage] = field(default_factory=list)  # oldest first; HISTORY mode only
+    hits: list[search.Hit] = field(default_factory=list)
+    pin: tuple[int, ...] | None = None  # similar interactions found now, to keep on the conversation
+
+
+def conversation_read(
+    *,
+    key: ConversationKey,
+    turns: int,
+    digest_at: Callable[[int], str],
+    pending: Sequence[Exchange],
+    committed: int,
+    want_history: bool,
+    history_limit: int,
+    similar: SimilarAsk | None,
+) -> ConversationRead:
+    """How the request relates to the stored conversation, the history to offer and the similar interactions.
+
+    `pending`: this process's exchanges of the conversation not known to be written; those with a sequence
+    number up to `committed` (read before this call) are in the database, and so are those whose request id
+    the row's tail already lists.
+    """
+    close_old_connections()
+    row = (
+        Conversation.objects.filter(
+            api_key_prefix=key.api_key_prefix, profile=key.profile, conversation_id=key.conversation_id
+        )
+        .values_list("id", "message_count", "first_digest", "tail", "similar_ids")
+        .first()
+    )
+    conversation, stored, pinned = None, Stored(), None
+    if row is not None:
+        conversation, count, first, tail, pinned = row
+        stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in tail))
+    virtual = Virtual.of(stored)
+    for exchange in pending:
+        if exchange.seq <= committed or exchange.request_id in stored.request_ids:
+            continue
+        virtual = with_pending(virtual, exchange.turns, exchange.answer, exchange.request_id, exchange.digest_at,
+                               message_digest)
+        if pinned is None and exchange.similar_ids is not None:
+            pinned = list(exchange.similar_ids)
+
+    result = ConversationRead(plan(virtual.stored, digest_at, turns), conversation)
+    if want_history and result.plan.mode is Mode.HISTORY:
+        result.history = _history(conversation, virtual, virtual.stored.count - result.plan.overlap, history_limit)
+    if similar is not None:
+        if pinned is not None:
+            result.hits = pinned_interactions(pinned, similar.scope)
+        else:
+            result.hits = similar_interactions(similar, exclude_conversation=conversation)
+            result.pin = tuple(hit.interaction_id for hit in result.hits)
+    return result
+
+
+def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -> list[HistoryMessage]:
+    """Messages [0, end) of the virtual conversation, at most the newest `limit`."""
+    from_rows = min(virtual.from_rows, end)
+    extra = [
+        HistoryMessage(role=str(message.get("role", "")), size=len(orjson.dumps(message)), message=message)
+        for message in virtual.extra[: max(end - virtual.from_rows, 0)]
+    ][-limit:]
+    wanted = limit - len(extra)
+    rows: list[HistoryMessage] = []
+    if conversation is not None and from_rows > 0 and wanted > 0:
+        query = (
+            Message.objects.filter(conversation_id=conversation, position__lt=from_rows)
+            .order_by("-position")
+            .values_list("id", "role", "payload", "size", "tokens")[:wanted]
+        )
+        rows = [
+            HistoryMessage(role=role, size=size, tokens=tokens, payload=payload, message_id=pk)
+            for pk, role, payload, size, tokens in query
+        ]
+        rows.reverse()
+    return rows + extra
+
+
+def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -> list[search.Hit]:
+    """The best past interactions in scope for `ask.query`, at least `min_score`, at most `top_k`."""
+    candidates = search_terms(ask.query[: search.QUERY_CHARS], limit=search.QUERY_TERMS)
+    if not candidates:
+        return []
+    docs = dict(SearchTerm.objects.filter(term__in=[*candidates, SearchTerm.TOTAL_TERM]).values_list("term", "docs"))
+    total = docs.pop(SearchTerm.TOTAL_TERM, 0)
+    query = search.choose_terms(candidates, docs, total, max_matches=ask.max_matches)
+    if not query.terms:
+        return []
+    hits = []
+    for pk, prompt, answer, created_at in search.search(
+        query, ask.scope, exclude_conversation=exclude_conversation, limit=ask.top_k * 2
+    ):
+        score = search.coverage(query, f"{prompt}\n{answer}")
+        if score >= ask.min_score:
+            hits.append(search.Hit(pk, prompt, answer, created_at, score))
+            if len(hits) == ask.top_k:
+                break
+    return hits
+
+
+def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.Hit]:
+    """The interactions a conversation keeps in its block, in their order; purged ones are gone."""
+    if not ids:
+        return []
+    rows = Interaction.objects.filter(pk__in=list(ids))
+    if scope.api_key_prefix is not None:
+        rows = rows.filter(api_key_prefix=scope.api_key_prefix)
+    if scope.profile is not None:
+        rows = rows.filter(profile=scope.profile)
+    found = {pk: (prompt, answer, created_at)
+             for pk, prompt, answer, created_at in rows.values_list("id", "prompt", "answer", "created_at")}
+    return [search.Hit(pk, *found[pk], 1.0) for pk in ids if pk in found]

@@ -1,0 +1,105 @@
+"""The prompts features on the request path: the `detect_role` and `rewrite` pipeline steps.
+
+`ctx` is the request path's RequestContext (proxy.context), which this package cannot import (it sits below the
+request path); what they read of it: `chat`, `headers`, `caller`, `profile_name`, `extras`; what they write:
+`role`, `role_source`, `role_confidence`, `body_transforms`, `response_headers`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from prompts.detection import detect_role as detect
+from prompts.detection import is_new_task
+from prompts.detection.agent_mode import detect_agent_mode
+from prompts.detection.detector import AGENT_MODE_CONFIDENCE
+from prompts.snapshot import PromptSnapshot
+from prompts.state import prompt_snapshot, sticky_roles
+from prompts.sticky import Decision
+from prompts.strategies import Strategy, with_strategy
+from routing.selection import DEFAULT_ROLE, is_auto
+from routing.state import routing_snapshot
+
+EXTRA = "prompts"  # ctx.extras key: this request's PromptSnapshot
+STRATEGY = "strategy"  # ctx.extras key: the Strategy the rewrite step chose
+EXPLICIT = "explicit"
+OFF_VALUES = frozenset({"off", "false", "0", "no"})
+
+
+def conversation_key(ctx: Any) -> tuple[str, str] | None:
+    """The conversation a request belongs to, per caller: its conversation id, else an agent's session header."""
+    conversation = ctx.chat.conversation_id
+    if not conversation:
+        headers = ctx.headers
+        for name in settings.ROLE_STICKY_SESSION_HEADERS:
+            value = headers.get(name)
+            if value:
+                conversation = f"{name}:{value[:200]}"
+                break
+        else:
+            return None
+    return ctx.caller.prefix, conversation
+
+
+async def detect_role(ctx: Any) -> None:
+    """An explicit role wins; a `model: "auto"` request without one gets the detector's role (sticky per
+    conversation while the agent loops on tool results); a named model without a role stays `general`."""
+    chat = ctx.chat
+    if prompt_snapshot.token != routing_snapshot.token:
+        prompt_snapshot.invalidate()  # both follow the same version: strategies are never older than routing
+    snapshot = ctx.extras[EXTRA] = await prompt_snapshot.get()
+    if chat.role:
+        _decide(ctx, Decision(chat.role, EXPLICIT, 1.0), conversation_key(ctx))
+        return
+    if not is_auto(chat.model):
+        ctx.role, ctx.role_source, ctx.role_confidence = DEFAULT_ROLE, "default", None
+        return
+    messages = chat.body["messages"]
+    key = conversation_key(ctx)
+    if key is not None and not is_new_task(messages):
+        previous = sticky_roles.get(key)
+        if previous is not None:
+            mode = detect_agent_mode(messages)
+            if mode is not None and mode.binding and mode.role is not None:
+                _decide(ctx, Decision(mode.role, "agent_mode", AGENT_MODE_CONFIDENCE), key)
+            else:
+                ctx.response_headers["x-gateway-role-sticky"] = "true"
+                _decide(ctx, previous, key)
+            return
+    found = detect(messages, rules=snapshot.rules)
+    _decide(ctx, Decision(found.role, found.source, found.confidence), key)
+
+
+def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
+    ctx.role, ctx.role_source, ctx.role_confidence = decision.role, decision.source, decision.confidence
+    if key is not None:
+        sticky_roles.put(key, decision)
+
+
+def rewrite(ctx: Any) -> None:
+    """Add the role's strategy (a body transform) unless it is switched off for this request, key or profile.
+    A request for a named model without a role is left as the client sent it."""
+    chat = ctx.chat
+    snapshot: PromptSnapshot | None = ctx.extras.get(EXTRA)
+    if snapshot is None or not snapshot.strategies or not (chat.role or is_auto(chat.model)):
+        return
+    item = snapshot.strategies.get(ctx.role)
+    if item is None:
+        return
+    if (ctx.headers.get("x-gateway-optimize") or "").strip().lower() in OFF_VALUES:
+        ctx.response_headers["x-gateway-strategy"] = "off; request"
+        return
+    if ctx.profile_name in snapshot.off_profiles or ctx.caller.prefix in snapshot.off_keys:
+        ctx.response_headers["x-gateway-strategy"] = "off; policy"
+        return
+    ctx.extras[STRATEGY] = item
+    ctx.body_transforms.append(add_strategy)
+    ctx.response_headers["x-gateway-strategy"] = f"{item.role}; {item.placement}"
+
+
+def add_strategy(ctx: Any, candidate: Any, body: dict) -> dict:
+    """The body transform: the chosen strategy's block, the same for every candidate."""
+    item: Strategy = ctx.extras[STRATEGY]
+    return with_strategy(body, item)
