@@ -132,11 +132,13 @@ def score_models(
         )
         verdicts += [Verdict(source, name, match) for name, match in matches.items()]
         for record in source_records:
+            # Every record is scored (the 0..1 scale is the publisher's, over all it published); only
+            # matched names have an identity.
+            key = record_key(source, record.model_name)
+            records.append(replace(record, model_name=key))
             match = matches[record.model_name]
             if match.status == "matched" and match.identity:
-                key = record_key(source, record.model_name)
                 identities[key] = match.identity
-                records.append(replace(record, model_name=key))
     model_matches = match_names(
         (m.upstream_name for m in models), catalogue=catalogue, aliases=aliases.get(None, {}), exact=exact
     )
