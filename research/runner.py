@@ -173,7 +173,8 @@ def _execute(run: ResearchRun, progress: Progress, transport: httpx.BaseTranspor
         parts.append(f"skipped sources: {', '.join(failed)}")
     if catalogue_report["held"]:
         parts.append(f"{len(catalogue_report['held'])} catalogue change(s) held for review")
-    run.fingerprint = fingerprint
+    # What the next trigger compares with: the inputs as this run leaves them (with the rows it added).
+    run.fingerprint = _fingerprint(read, gateway_models(providers))
     ResearchRun.objects.filter(pk=run.pk).update(
         matched_count=counts["matched"], unmatched_count=counts["unmatched"],
         ambiguous_count=counts["ambiguous"], names=names, scores=_scores_report(scored),
@@ -298,12 +299,15 @@ def gateway_models(listed: dict[str, list[FoundModel]]) -> dict[str, GatewayMode
     known: set[tuple[str, str]] = set()
     for row in Model.objects.order_by("public_id"):
         provider = providers[row.provider_id]
-        is_configured = row.provider_id in configured
+        # Callable: enabled on a configured provider, or a disabled row its provider still lists (added by
+        # discovery or an earlier run, waiting for the operator): such a row may enter and may stay.
+        callable_row = row.provider_id in configured and (
+            row.enabled or row.upstream_name in listed_names.get(provider.name, ())
+        )
         models[row.public_id] = GatewayModel(
             public_id=row.public_id, provider=provider.name, upstream_name=row.upstream_name, exists=True,
-            enabled=row.enabled,
-            can_enter=is_configured and (row.enabled or row.upstream_name in listed_names.get(provider.name, ())),
-            can_stay=is_configured and row.enabled, free=provider.tier == Provider.Tier.FREE,
+            enabled=row.enabled, can_enter=callable_row, can_stay=callable_row,
+            free=provider.tier == Provider.Tier.FREE,
         )
         known.add((provider.name, row.upstream_name))
     tiers = {p.name: p.tier for p in providers.values()}
