@@ -21,3 +21,17 @@ async def staff_or_admin_key(request: HttpRequest) -> bool:
     if not (await gateway_key(request)).is_admin:
         raise PermissionDenied("This endpoint needs an admin key or a staff session.")
     return True
+
+
+async def staff_or_admin_key_for_writes(request: HttpRequest) -> bool:
+    """`staff_or_admin_key` for endpoints that change things: a staff session counts on an unsafe method only
+    with Django's CSRF token (another site can make a browser send the session cookie, never a key header)."""
+    user = await request.auser()
+    if user.is_active and user.is_staff:
+        from ninja.utils import check_csrf
+
+        if request.method in ("GET", "HEAD", "OPTIONS") or check_csrf(request) is None:
+            return True
+    if not (await gateway_key(request)).is_admin:
+        raise PermissionDenied("This endpoint needs an admin key, or a staff session with its CSRF token.")
+    return True

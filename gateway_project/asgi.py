@@ -31,6 +31,11 @@ from usage.routing import websocket_urlpatterns  # noqa: E402
 websocket_app = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 application = GatewayASGI(ProtocolTypeRouter({"http": http_app, "websocket": websocket_app}))
 
+if settings.RESEARCH_EMBEDDED_SCHEDULER:  # no broker: this serving process runs the monthly research schedule
+    from research.scheduler import embedded_scheduler
+
+    embedded_scheduler.start(settings.RESEARCH_SCHEDULER_POLL_SECONDS)
+
 # Everything loaded so far lives as long as the process: keep the collector from rescanning it.
 gc.freeze()
 # The DB thread (usage batches, snapshot loads) must hand the GIL back to the event loop quickly: with

@@ -354,3 +354,23 @@ ROLE_STICKY_SESSION_HEADERS = [name.lower() for name in env_list(
 )]
 ROLE_STICKY_TTL_SECONDS = env_float("ROLE_STICKY_TTL_SECONDS", 3600.0, minimum=1.0)
 ROLE_STICKY_MAX_CONVERSATIONS = env_int("ROLE_STICKY_MAX_CONVERSATIONS", 10000, minimum=1)
+
+# --- Monthly research (research/): public benchmarks and catalogues → role scores → rankings.
+# Each source row's URL can be overridden by RESEARCH_<NAME>_URL (and a further document's, such as
+# LiveBench's categories, by RESEARCH_<NAME>_<DOCUMENT>_URL), read when a run starts.
+# One fetch may take this long in all (connect, redirects on the same host, body) and be this large.
+RESEARCH_FETCH_TIMEOUT_SECONDS = env_float("RESEARCH_FETCH_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+RESEARCH_MAX_RESPONSE_BYTES = env_int("RESEARCH_MAX_RESPONSE_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Whose cost weighting scores the rankings (a profile of config/research_weights.yaml).
+RESEARCH_PROFILE = env_str("RESEARCH_PROFILE", ACTIVE_PROFILE)
+# A ranked model is overtaken only by one scoring more than this much higher (scores are 0..1).
+RESEARCH_MARGIN = env_float("RESEARCH_MARGIN", 0.05, minimum=0.0)
+# Research fills a role's ranking up to this many entries (it never shortens a longer hand-made one).
+RESEARCH_MAX_ENTRIES = env_int("RESEARCH_MAX_ENTRIES", 5, minimum=1)
+# Also read each configured provider's own model list (prices, context windows, models to add disabled).
+RESEARCH_PROVIDER_CATALOGUES = env_bool("RESEARCH_PROVIDER_CATALOGUES", True)
+# A run that has shown no progress for this long (its process died) no longer blocks a new one.
+RESEARCH_STALE_SECONDS = env_int("RESEARCH_STALE_SECONDS", 1800, minimum=60)
+# Without a broker, the gateway process runs the django-celery-beat schedule itself (research/scheduler.py).
+RESEARCH_EMBEDDED_SCHEDULER = env_bool("RESEARCH_EMBEDDED_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
+RESEARCH_SCHEDULER_POLL_SECONDS = env_float("RESEARCH_SCHEDULER_POLL_SECONDS", 30.0, minimum=0.05)

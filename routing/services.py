@@ -92,3 +92,24 @@ def ranking_replace(*, role: str, entries: Sequence[RankingSpec]) -> list[Rankin
         )
         config_changed()  # bulk_create sends no post_save signal
     return previous
+
+
+def model_fields_update(*, updates: Sequence[tuple[str, str, object]]) -> list[str]:
+    """Set catalogue facts of existing model rows: (public id, field, value) with field one of
+    context_window, input_price_per_mtok, output_price_per_mtok. Never creates or deletes a row; one
+    config bump for the batch; returns the public ids changed. Raises ValueError for any other field."""
+    allowed = {"context_window", "input_price_per_mtok", "output_price_per_mtok"}
+    wrong = sorted({field for _, field, _ in updates} - allowed)
+    if wrong:
+        raise ValueError(f"model_fields_update cannot set {', '.join(wrong)}; only {', '.join(sorted(allowed))}.")
+    by_model: dict[str, dict[str, object]] = {}
+    for public_id, field, value in updates:
+        by_model.setdefault(public_id, {})[field] = value
+    changed: list[str] = []
+    with config_bulk_edit(), transaction.atomic():
+        for public_id, values in by_model.items():
+            if Model.objects.filter(public_id=public_id).update(**values, updated_at=timezone.now()):
+                changed.append(public_id)
+        if changed:
+            config_changed()  # update() sends no post_save signal
+    return changed

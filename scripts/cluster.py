@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     manage("migrate", "--noinput", "-v0")
     manage("load_default_config", "--if-empty")
     manage("ensure_admin")
+    manage("research", "setup")
     if not settings.SERVE_STATIC:
         manage("collectstatic", "--noinput", "-v0")
     if supervisor.stop_requested:
