@@ -23,9 +23,6 @@ from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry
 from routing.selectors import provider_env_prefix, provider_spec
 from routing.services import ranking_read, rows_set_enabled
 
-admin.site.site_header = "LLM Gateway administration"
-admin.site.site_title = "LLM Gateway admin"
-admin.site.index_title = "Routing, prompts and usage"
 
 def _without_credentials(url: str) -> str:
     """The URL with any `user:password@` part dropped, so an env override never leaks a credential."""
