@@ -106,7 +106,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "console.apps.GatewayAdminConfig",  # Django's admin with the gateway's site (grouped navigation, pages)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "research",
     "admin_login",
     "context",
+    "console.apps.ConsoleConfig",
 ]
 
 MIDDLEWARE = [

@@ -13,20 +13,15 @@ from urllib.parse import urlsplit, urlunsplit
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.forms import Textarea
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 
+from routing.admin_ranking import RankingEditorMixin
 from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.selectors import provider_env_prefix, provider_spec
-from routing.services import rows_set_enabled
-
-admin.site.site_header = "LLM Gateway administration"
-admin.site.site_title = "LLM Gateway admin"
-admin.site.index_title = "Routing, prompts and usage"
-
-SMALL_TEXTAREA = {models.TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 48})}}
+from routing.services import ranking_read, rows_set_enabled
 
 
 def _without_credentials(url: str) -> str:
@@ -203,23 +198,12 @@ class ModelAdmin(admin.ModelAdmin):
         _report(self, request, rows_set_enabled(queryset, False), "Disabled")
 
 
-class RankingEntryInline(admin.TabularInline):
-    model = RankingEntry
-    fields = ("position", "model", "kind", "reason")
-    autocomplete_fields = ("model",)
-    ordering = ("position", "id")
-    formfield_overrides = SMALL_TEXTAREA
-    extra = 0
-    verbose_name = "ranked model"
-    verbose_name_plural = "ranking (lower position is tried first)"
-
-
 @admin.register(Role)
-class RoleAdmin(admin.ModelAdmin):
-    list_display = ("name", "primary_model", "entry_count")
+class RoleAdmin(RankingEditorMixin, admin.ModelAdmin):
+    list_display = ("name", "primary_model", "entry_count", "ranking_link")
     search_fields = ("name",)
-    fields = ("name", "description")
-    inlines = (RankingEntryInline,)
+    fields = ("name", "description", "ranking_summary")
+    readonly_fields = ("ranking_summary",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         first = RankingEntry.objects.filter(role=OuterRef("pk")).order_by("position", "id")
@@ -240,22 +224,48 @@ class RoleAdmin(admin.ModelAdmin):
     def entry_count(self, obj: Role) -> int:
         return obj._entry_count
 
+    @admin.display(description="ranking")
+    def ranking_link(self, obj: Role) -> str:
+        return format_html('<a href="{}">Edit ranking</a>', reverse("admin:routing_role_ranking", args=[obj.pk]))
+
+    @admin.display(description="ranking")
+    def ranking_summary(self, obj: Role) -> str:
+        if obj is None or not obj.pk:
+            return "Save the role first, then order its ranking."
+        entries = ", ".join(entry.model for entry in ranking_read(role=obj.name)) or "empty"
+        return format_html('{} — <a href="{}">reorder by drag and drop</a>', entries,
+                           reverse("admin:routing_role_ranking", args=[obj.pk]))
+
 
 @admin.register(RankingEntry)
 class RankingEntryAdmin(admin.ModelAdmin):
-    list_display = ("role", "position", "model", "kind", "short_reason")
-    list_display_links = ("role",)
-    list_editable = ("position", "kind")
-    list_filter = ("role", "kind", "model__provider")
+    """Entries are listed here to search and filter them; they are edited on their role's ranking page,
+    where the whole order is reviewed and stored at once."""
+
+    list_display = ("role", "position", "model", "kind", "pinned", "short_reason", "edit_link")
+    list_display_links = None
+    list_filter = ("role", "kind", "pinned", "model__provider")
     list_select_related = ("role", "model")
     search_fields = ("model__public_id", "reason")
-    autocomplete_fields = ("role", "model")
     ordering = ("role__name", "position", "id")
-    formfield_overrides = SMALL_TEXTAREA
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
     @admin.display(description="reason")
     def short_reason(self, obj: RankingEntry) -> str:
         return obj.reason if len(obj.reason) <= 80 else obj.reason[:79] + "…"
+
+    @admin.display(description="")
+    def edit_link(self, obj: RankingEntry) -> str:
+        return format_html('<a href="{}">ranking of {}</a>', reverse("admin:routing_role_ranking", args=[obj.role_id]),
+                           obj.role.name)
 
 
 @admin.register(Profile)
