@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "research",
     "admin_login",
     "context",
+    "mcp_bridge",
 ]
 
 MIDDLEWARE = [
@@ -328,3 +329,16 @@ CONTEXT_SAVE_BATCH_SIZE = env_int("CONTEXT_SAVE_BATCH_SIZE", 100, minimum=1)
 # Conversations not updated for this many days are deleted by `manage.py purge_conversations` and its
 # daily task (`purge_conversations --schedule` creates it); 0 keeps them.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0, minimum=0)
+
+# --- MCP (mcp_bridge/): MCP servers called for context before routing, and `manage.py mcp_server`.
+# Characters of one server's answer kept in the context block (the rest is cut, marked as cut).
+MCP_RESULT_MAX_CHARS = env_int("MCP_RESULT_MAX_CHARS", 4000, minimum=100)
+# Seconds a server's answer to the same arguments is reused (an agent loop asks the same task again each turn);
+# 0 asks every time.
+MCP_RESULT_CACHE_SECONDS = env_float("MCP_RESULT_CACHE_SECONDS", 30.0, minimum=0.0)
+# Seconds a server gets to start and answer `initialize`; its first requests go without it meanwhile.
+MCP_CONNECT_TIMEOUT_SECONDS = env_float("MCP_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# After a server fails (exits, refuses to start, drops the connection): first wait before restarting it,
+# doubled after each further failure up to the maximum.
+MCP_RESTART_BACKOFF_SECONDS = env_float("MCP_RESTART_BACKOFF_SECONDS", 1.0, minimum=0.0)
+MCP_RESTART_BACKOFF_MAX_SECONDS = env_float("MCP_RESTART_BACKOFF_MAX_SECONDS", 60.0, minimum=0.0)
