@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
@@ -244,7 +245,7 @@ class Sessions:
         """The server's connection; replaced when how to reach the server changed (tool, template and
         timeout edits apply to the running session)."""
         current = self._connections.get(spec.id)
-        if current is not None and current.spec.connection == spec.connection:
+        if current is not None and (current.spec.name, current.spec.connection) == (spec.name, spec.connection):
             current.spec = spec
             return current
         if current is not None:
@@ -271,7 +272,8 @@ class Sessions:
         stats = self._stats.setdefault(spec.name, ServerStats())
         stats.calls += 1
         ttl = settings.MCP_RESULT_CACHE_SECONDS
-        key = (spec.id, spec.tool_name, orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+        key = (spec.id, spec.name, spec.connection, spec.tool_name,
+               orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
         if ttl > 0 and (text := self._cache.get(key)) is not None:
             stats.cached += 1
             return text
@@ -300,22 +302,28 @@ class Sessions:
             self._cache.put(key, text, ttl)
         return text
 
-    def report(self) -> dict:
+    def report(self, registered: Sequence[ServerSpec] = ()) -> dict:
+        """Every registered server (and any other with a session in this process): state and counters."""
+        specs = {spec.id: spec for spec in registered}
+        for server_id, connection in self._connections.items():
+            specs.setdefault(server_id, connection.spec)
         servers = []
-        for connection in sorted(self._connections.values(), key=lambda c: (c.spec.position, c.spec.name)):
-            stats = connection.stats
+        for spec in sorted(specs.values(), key=lambda spec: (spec.position, spec.name)):
+            connection = self._connections.get(spec.id)
+            stats = self._stats.get(spec.name) or ServerStats()
+            retry = connection.retry_in if connection is not None else None
             servers.append({
-                "name": connection.spec.name,
-                "transport": connection.spec.transport,
-                "tool": connection.spec.tool_name,
-                "state": connection.state,
-                "retry_in_seconds": None if connection.retry_in is None else round(connection.retry_in, 3),
+                "name": spec.name,
+                "transport": spec.transport,
+                "tool": spec.tool_name,
+                "state": connection.state if connection is not None else "idle",
+                "retry_in_seconds": None if retry is None else round(retry, 3),
                 "calls": stats.calls, "ok": stats.ok, "cached": stats.cached, "errors": stats.errors,
                 "timeouts": stats.timeouts, "unavailable": stats.unavailable, "starts": stats.starts,
                 "failures": stats.failures, "last_ms": stats.last_ms, "last_error": stats.last_error or None,
                 "last_error_at": stats.last_error_at,
             })
-        failed = sum(s["errors"] + s["timeouts"] + s["unavailable"] for s in servers)
+        failed = sum(server["errors"] + server["timeouts"] + server["unavailable"] for server in servers)
         return {"servers": servers, "failed_calls": failed}
 
     async def aclose(self) -> None:

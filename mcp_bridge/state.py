@@ -17,3 +17,9 @@ servers_snapshot: SnapshotHolder[McpSnapshot] = SnapshotHolder(
 )
 
 sessions = Sessions()
+
+
+async def status_report() -> dict:
+    """The `mcp` section of /status: the registered servers, their sessions and counters in this process."""
+    snapshot = await servers_snapshot.get()
+    return sessions.report(snapshot.servers)

@@ -8,6 +8,7 @@ from django.db import connection
 from apikeys.state import key_snapshot
 from core.background import run_read
 from core.version import VERSION
+from mcp_bridge.state import status_report as mcp_status_report
 from proxy.state import circuit_breaker
 from routing.snapshot import RoutingSnapshot
 from usage.selectors import tokens_used_this_month
@@ -61,4 +62,5 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
         },
         "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
+        "mcp": await mcp_status_report(),
     }

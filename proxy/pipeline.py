@@ -23,6 +23,7 @@ from django.conf import settings
 from apikeys.access import Access, AuthenticationFailed
 from context import steps as context_steps
 from core.errors import GatewayError
+from mcp_bridge import steps as mcp_steps
 from providers.base import Usage
 from proxy import steps
 from proxy.body_log import log_exchange
@@ -92,6 +93,7 @@ pipeline = Pipeline({
     "select": steps.select,
     "admit": steps.admit,
 })
+pipeline.add("enrich", mcp_steps.enrich)  # registered MCP servers as context sources, after history and search
 pipeline.add("select", context_steps.measure)  # exact token counts, once the candidates' windows are known
 
 outcomes = Subscribers()
