@@ -3,13 +3,19 @@ loopback upstream receives, what the client gets, and what /status counts."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
 
+import anthropic
+from openai import OpenAI
+
 from mcp_bridge.models import McpServer
 from mcp_bridge.services import interaction_save
-from tests.conftest import ROOT
-from tests.mcp_bridge.helpers import HERE
+from tests.conftest import ROOT, dedicated_gateway, free_port
+from tests.mcp_bridge.helpers import HERE, manage_env, wait_for_http
 
 SCRIPT = str(HERE / "context_server.py")
 SYSTEM = "You are a terse assistant for the operations team."
@@ -144,3 +150,80 @@ def test_the_gateway_uses_its_own_mcp_server_as_a_context_source(gateway, sdk, u
     assert '<mcp-result server="gateway-history" tool="search_interactions">' in block
     assert "cmctl renew ingress-tls" in block
     assert "Miso" not in block
+
+
+def test_a_server_that_dies_is_counted_then_restarted_by_a_later_request(gateway, sdk, upstream):
+    register(name="runbooks", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
+    mcp_status(gateway, {"runbooks"})
+    ask(sdk, "How do I restart the billing worker?")
+    pid = int(sent_messages(upstream)[1]["content"].split("(server pid ")[1].split(")")[0])
+
+    os.kill(pid, signal.SIGKILL)
+    response = ask(sdk, "How do I restart the mail relay?")  # the session breaks under this call
+    assert response.http_response.status_code == 200
+    assert len(sent_messages(upstream)) == 2
+    broken = mcp_status(gateway, {"runbooks"})["runbooks"]
+    assert broken["failures"] == 1 and broken["last_error"]
+
+    deadline = time.monotonic() + 30
+    while True:  # after the backoff (1 s), a request starts it again; meanwhile requests go on without it
+        response = ask(sdk, f"How do I restart the cron runner? ({time.monotonic()})")
+        assert response.http_response.status_code == 200
+        if response.headers["x-gateway-mcp"] == "answered=1/1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    block = sent_messages(upstream)[1]["content"]
+    assert "(server pid " in block and f"(server pid {pid})" not in block
+    restarted = mcp_status(gateway, {"runbooks"})["runbooks"]
+    assert restarted["state"] == "ready" and restarted["starts"] == 2
+
+
+def test_the_block_reaches_the_upstream_for_anthropic_clients_and_streams_too(gateway, upstream):
+    register(name="runbooks", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
+    mcp_status(gateway, {"runbooks"})
+    with anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0, timeout=40) as client:
+        with client.messages.stream(model="fast-model", max_tokens=100, system="Be brief.",
+                                    messages=[{"role": "user", "content": "How do I rotate the logs?"}]) as stream:
+            text = "".join(stream.text_stream)
+    assert text == "mock reply to: How do I rotate the logs?"
+    messages = sent_messages(upstream)
+    assert messages[0]["role"] == "system" and "Be brief." in str(messages[0]["content"])
+    assert "Runbook entry for 'How do I rotate the logs?'" in messages[1]["content"]
+    assert messages[-1]["role"] == "user" and "How do I rotate the logs?" in str(messages[-1]["content"])
+
+
+def test_the_gateway_uses_its_own_mcp_server_over_http_with_a_gateway_key(routing, upstream, tmp_path):
+    from apikeys.services import key_create
+
+    owner, owner_key = key_create(name="mcp-reader")
+    other, _ = key_create(name="someone-else")
+    interaction_save(api_key_prefix=owner.prefix, profile="personal", conversation_id="ops-1",
+                     user="How do I drain a Kubernetes node safely?", assistant="kubectl drain --ignore-daemonsets.")
+    interaction_save(api_key_prefix=other.prefix, profile="personal", conversation_id="x-1",
+                     user="How do I drain a Kubernetes node at night?", assistant="Secret team procedure.")
+    port = free_port()
+    log = (tmp_path / "mcp-http.log").open("wb")
+    server = subprocess.Popen([sys.executable, "manage.py", "mcp_server", "--http", "--port", str(port)],
+                              cwd=ROOT, env=manage_env(), stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        wait_for_http(url, server)
+        register(name="gateway-history-http", transport=McpServer.Transport.HTTP, command="", url=url,
+                 auth_token_env="TEST_MCP_GATEWAY_KEY", tool_name="search_interactions", timeout_ms=20000)
+        with dedicated_gateway(tmp_path / "gw", TEST_MCP_GATEWAY_KEY=owner_key) as gateway:
+            gateway.sync_config()
+            with OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0, timeout=40) as sdk:
+                response = ask(sdk, "Drain a Kubernetes node before maintenance")
+            assert response.headers["x-gateway-mcp"] == "answered=1/1"
+            block = sent_messages(upstream)[1]["content"]
+            assert "kubectl drain --ignore-daemonsets." in block
+            assert "Secret team procedure" not in block  # the key it authenticates with sees its own history only
+            assert mcp_status(gateway, {"gateway-history-http"})["gateway-history-http"]["state"] == "ready"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
