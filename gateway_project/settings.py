@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "admin_login",
     "context",
     "console.apps.ConsoleConfig",
+    "mcp_bridge",
 ]
 
 MIDDLEWARE = [
@@ -375,3 +376,16 @@ RESEARCH_STALE_SECONDS = env_int("RESEARCH_STALE_SECONDS", 1800, minimum=60)
 # Without a broker, the gateway process runs the django-celery-beat schedule itself (research/scheduler.py).
 RESEARCH_EMBEDDED_SCHEDULER = env_bool("RESEARCH_EMBEDDED_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 RESEARCH_SCHEDULER_POLL_SECONDS = env_float("RESEARCH_SCHEDULER_POLL_SECONDS", 30.0, minimum=0.05)
+
+# --- MCP (mcp_bridge/): MCP servers called for context before routing, and `manage.py mcp_server`.
+# Characters of one server's answer kept in the context block (the rest is cut, marked as cut).
+MCP_RESULT_MAX_CHARS = env_int("MCP_RESULT_MAX_CHARS", 4000, minimum=100)
+# Seconds a server's answer to the same arguments is reused (an agent loop asks the same task again each turn);
+# 0 asks every time.
+MCP_RESULT_CACHE_SECONDS = env_float("MCP_RESULT_CACHE_SECONDS", 30.0, minimum=0.0)
+# Seconds a server gets to start and answer `initialize`; its first requests go without it meanwhile.
+MCP_CONNECT_TIMEOUT_SECONDS = env_float("MCP_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# After a server fails (exits, refuses to start, drops the connection): first wait before restarting it,
+# doubled after each further failure up to the maximum.
+MCP_RESTART_BACKOFF_SECONDS = env_float("MCP_RESTART_BACKOFF_SECONDS", 1.0, minimum=0.0)
+MCP_RESTART_BACKOFF_MAX_SECONDS = env_float("MCP_RESTART_BACKOFF_MAX_SECONDS", 60.0, minimum=0.0)

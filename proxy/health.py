@@ -9,6 +9,7 @@ from apikeys.state import key_snapshot
 from context.state import recorder as context_recorder
 from core.background import run_read
 from core.version import VERSION
+from mcp_bridge.state import status_report as mcp_status_report
 from proxy.state import circuit_breaker
 from routing.snapshot import RoutingSnapshot
 from usage.selectors import tokens_used_this_month
@@ -63,4 +64,5 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
         "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
         "context_exchanges_pending": context_recorder.pending,  # conversation turns not yet saved
+        "mcp": await mcp_status_report(),
     }

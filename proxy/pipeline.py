@@ -23,6 +23,7 @@ from django.conf import settings
 from apikeys.access import Access, AuthenticationFailed
 from context import steps as context_steps
 from core.errors import GatewayError
+from mcp_bridge import steps as mcp_steps
 from prompts import steps as prompt_steps
 from providers.base import NativeRequest, Usage
 from proxy import steps
@@ -97,6 +98,7 @@ pipeline = Pipeline({
     "select": steps.select,
     "admit": steps.admit,
 })
+pipeline.add("enrich", mcp_steps.enrich)  # registered MCP servers as context sources, after history and search
 pipeline.add("select", context_steps.measure)  # exact token counts, once the candidates' windows are known
 
 retry_policy = RetryPolicy(
