@@ -77,6 +77,10 @@ class NativeRequest:
     body: dict  # as the client sent it; the provider sets the upstream model and `stream`
     headers: dict[str, str] = field(default_factory=dict)  # protocol headers worth forwarding (lower-case)
     query: dict[str, str] = field(default_factory=dict)  # protocol query parameters worth forwarding
+    # System text the gateway's own steps added (a role strategy, a context block), in order: the provider
+    # places it after the client's own system content, the way the chat-shaped translation does.
+    added_system: tuple[str, ...] = ()
+    prepended_system: tuple[str, ...] = ()  # the same, placed before the client's system content
 
 
 @dataclass(slots=True)

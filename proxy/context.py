@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils import timezone
@@ -68,6 +68,38 @@ class RequestContext:
         for transform in self.body_transforms:
             body = transform(self, candidate, body)
         return body
+
+    def native_for(self, candidate: Candidate) -> NativeRequest | None:
+        """The client's own-protocol request for this candidate, carrying what the rewrite/enrich steps added.
+
+        Those steps work on the chat-shaped body; what they add there as system messages (a strategy, a
+        context block) is carried over as `added_system`. Anything else they change (history turns put in
+        front) has no native form here: None, and the candidate gets the chat-shaped translation instead.
+        May raise CandidateSkipped, as `body_for` does."""
+        if self.native is None or not self.body_transforms:
+            return self.native
+        original = self.chat.body
+        transformed = self.body_for(candidate)
+        if transformed is original:
+            return self.native
+        if {k: v for k, v in transformed.items() if k != "messages"} != {
+                k: v for k, v in original.items() if k != "messages"}:
+            return None
+        kept = {id(message) for message in original.get("messages", ())}
+        added = [message for message in transformed.get("messages", ()) if id(message) not in kept]
+        if len(transformed.get("messages", ())) - len(added) != len(original.get("messages", ())):
+            return None  # a client message was replaced or dropped: only the translation says it right
+        before: list[str] = []
+        after: list[str] = []
+        seen_client_message = False
+        for message in transformed.get("messages", ()):
+            if id(message) in kept:
+                seen_client_message = True
+                continue
+            if message.get("role") != "system" or not isinstance(message.get("content"), str):
+                return None
+            (after if seen_client_message else before).append(message["content"])
+        return replace(self.native, prepended_system=tuple(before), added_system=tuple(after))
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000

@@ -28,6 +28,8 @@ from proxy.circuit import CircuitBreaker
 from proxy.retry import RetryPolicy
 from routing.selection import Candidate
 
+# The client's own-protocol request for one candidate (None: send it the chat-shaped body instead).
+NativeFor = Callable[[Candidate], "NativeRequest | None"]
 # The body for one candidate: the request context's `body_for` (history and strategy may depend on the model).
 BodyFor = Callable[[Candidate], dict]
 
@@ -216,13 +218,14 @@ def _deadline_error() -> ProviderError:
 async def complete_with_fallback(
     candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None, *,
     policy: RetryPolicy = NO_RETRIES, deadline: float | None = None, gate: CandidateGate | None = None,
-    native: NativeRequest | None = None,
+    native_for: NativeFor | None = None,
 ) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed.
-    `native`: the client's request in its own protocol, sent as it is to a candidate that speaks it."""
+    `native_for`: the client's request in its own protocol for a candidate, sent as it is if it speaks it."""
 
     async def attempt(candidate: Candidate) -> Completion:
         provider = provider_for(candidate.provider)
+        native = native_for(candidate) if native_for is not None else None
         if provider.speaks(native):
             return await provider.complete_native(native, candidate.model)
         return await provider.complete(body_for(candidate), candidate.model)
@@ -233,7 +236,7 @@ async def complete_with_fallback(
 async def open_stream_with_fallback(
     candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None, *,
     policy: RetryPolicy = NO_RETRIES, deadline: float | None = None, gate: CandidateGate | None = None,
-    native: NativeRequest | None = None,
+    native_for: NativeFor | None = None,
 ) -> tuple[ChatStream, StreamEvent]:
     """Opens the first candidate that accepts and sends a first event; returns both, uncommitted.
 
@@ -243,6 +246,7 @@ async def open_stream_with_fallback(
         stream: ChatStream | None = None
         try:
             provider = provider_for(candidate.provider)
+            native = native_for(candidate) if native_for is not None else None
             if provider.speaks(native):
                 stream = await provider.stream_native(native, candidate.model)
             else:

@@ -139,7 +139,7 @@ async def handle_chat(
         if ctx.chat.stream:
             return await _stream(ctx)
         completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
-                                                  native=ctx.native, **dispatch_options(ctx))
+                                                  native_for=ctx.native_for, **dispatch_options(ctx))
     except AuthenticationFailed as error:
         error.headers.update(_gateway_headers(ctx))
         raise
@@ -164,7 +164,7 @@ async def handle_chat(
 
 async def _stream(ctx: RequestContext) -> ChatResult:
     stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
-                                                    native=ctx.native, **dispatch_options(ctx))
+                                                    native_for=ctx.native_for, **dispatch_options(ctx))
     outcome = StreamOutcome(assemble=outcomes.wants_answers)
     upstream_model = stream.upstream_model if stream.native else str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time

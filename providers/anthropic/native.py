@@ -55,11 +55,26 @@ def forwarded_query(query: dict[str, str]) -> dict[str, str]:
 def payload(request: NativeRequest, upstream_model: str, *, stream: bool) -> bytes:
     body = {name: value for name, value in request.body.items() if name not in GATEWAY_FIELDS}
     body["model"] = upstream_model
+    if request.added_system or request.prepended_system:
+        body["system"] = _with_added_system(body.get("system"), request.prepended_system, request.added_system)
     if stream:
         body["stream"] = True
     else:
         body.pop("stream", None)
     return orjson.dumps(body)
+
+
+def _with_added_system(system: object, prepended: tuple[str, ...], added: tuple[str, ...]) -> list:
+    """The client's system blocks untouched (their cache_control included), with the gateway's text blocks
+    before or after them."""
+    if isinstance(system, str):
+        blocks: list = [{"type": "text", "text": system}] if system else []
+    elif isinstance(system, list):
+        blocks = list(system)
+    else:
+        blocks = []
+    return ([{"type": "text", "text": text} for text in prepended] + blocks
+            + [{"type": "text", "text": text} for text in added])
 
 
 def error_frame(error: ProviderError) -> bytes:
