@@ -15,6 +15,7 @@ from routing.models import RoleName
 
 CLIENT_SYSTEM = "You are the team's assistant. Answer in British English."
 TASK = "Please look at this for me."
+CACHED_SYSTEM = [{"type": "text", "text": "A long cached preamble.", "cache_control": {"type": "ephemeral"}}]
 
 
 @pytest.fixture
@@ -129,9 +130,11 @@ def test_an_anthropic_backend_gets_the_block_after_the_clients_system_text(gatew
         RoleStrategy.objects.get(role__name="documentation").save()
         gateway.sync_config()
         bodies = []
-        for _ in range(2):
-            body = {"model": "auto:documentation", "max_tokens": 100, "system": CLIENT_SYSTEM,
+        for system in (CLIENT_SYSTEM, CLIENT_SYSTEM, CACHED_SYSTEM):
+            body = {"model": "auto:documentation", "max_tokens": 2048, "system": system,
                     "messages": [{"role": "user", "content": TASK}]}
+            if system is CACHED_SYSTEM:
+                body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
             response = httpx.post(f"{gateway.url}/v1/messages", timeout=10, json=body,
                                   headers={"anthropic-version": "2023-06-01"})
             assert response.status_code == 200, response.text
@@ -140,7 +143,10 @@ def test_an_anthropic_backend_gets_the_block_after_the_clients_system_text(gatew
         assert system == [{"type": "text", "text": CLIENT_SYSTEM},
                           {"type": "text", "text": expected_block("documentation")}]
         assert json.dumps(bodies[0]["system"]) == json.dumps(bodies[1]["system"])
-        assert bodies[0]["messages"] == [{"role": "user", "content": [{"type": "text", "text": TASK}]}]
+        assert bodies[0]["messages"] == [{"role": "user", "content": TASK}]  # as the client sent them
+        # The request goes through as it is (thinking, cache_control), with the block after the client's.
+        assert bodies[2]["system"] == [*CACHED_SYSTEM, {"type": "text", "text": expected_block("documentation")}]
+        assert bodies[2]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     finally:
         server.close()
 
