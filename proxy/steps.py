@@ -12,7 +12,7 @@ from apikeys.gate import authenticate_request
 from proxy.chat_request import parse_chat_request
 from proxy.context import RequestContext
 from proxy.dispatch import Answer
-from routing.selection import DEFAULT_ROLE, is_auto, resolve_profile, select_candidates
+from routing.selection import DEFAULT_ROLE, is_alias, is_auto, resolve_profile, select_candidates
 from routing.state import routing_snapshot
 
 ANSWER_LIMIT_CHARS = 256 * 1024  # an assembled answer handed to subscribers is cut beyond this
@@ -40,15 +40,20 @@ def detect_role(ctx: RequestContext) -> None:
 def authorize(ctx: RequestContext) -> None:
     """May this caller use this profile, role and model (403 otherwise); fixes the profile."""
     chat = ctx.chat
-    name = authorize_access(ctx.caller, profile=chat.profile, role=ctx.role, model=chat.model, auto=is_auto(chat.model))
+    # An alias is checked like `auto`: the key's model list applies to what it resolves to (`permitted`).
+    routed = is_auto(chat.model) or is_alias(ctx.snapshot, chat.model)
+    name = authorize_access(ctx.caller, profile=chat.profile, role=ctx.role, model=chat.model, auto=routed)
     ctx.profile = resolve_profile(ctx.snapshot, name)
 
 
 def select(ctx: RequestContext) -> None:
     chat = ctx.chat
     ctx.candidates = permitted(ctx.caller, select_candidates(
-        ctx.snapshot, model=chat.model, role=chat.role, profile=ctx.profile, needs=chat.needs
+        ctx.snapshot, model=chat.model, role=ctx.role or chat.role, profile=ctx.profile, needs=chat.needs
     ))
+    via = ctx.candidates[0].via if ctx.candidates else ""
+    if is_auto(via):  # an alias of `auto:<role>`: the request is served, and counted, as that role
+        ctx.role = via.partition(":")[2] or ctx.role
 
 
 async def admit(ctx: RequestContext) -> None:
