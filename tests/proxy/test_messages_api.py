@@ -368,3 +368,21 @@ def test_single_system_prompt_backends_merge_every_system_message_in_order():
     claude = to_anthropic(chat, "claude-haiku-4-5").payload
     assert [block["text"] for block in claude["system"]] == system_texts
     assert [turn["role"] for turn in claude["messages"]] == ["user", "assistant", "user"]
+
+
+def test_models_in_anthropics_shape_for_anthropics_sdk(client, gateway):
+    listed = [model.id for model in client.models.list(limit=2)]  # the SDK follows `after_id` page by page
+    assert listed[:1] == ["auto"] and {"fast-model", "smart-model", "free-model"} <= set(listed)
+    assert len(listed) == len(set(listed))
+    one = client.models.retrieve("fast-model")
+    assert (one.type, one.id, one.display_name) == ("model", "fast-model", "fast-model")
+    assert one.created_at.year >= 2026
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.models.retrieve("gpt-17-ultra")
+    assert caught.value.body["error"]["type"] == "not_found_error"
+    page = httpx.get(f"{gateway.base_url}/models?limit=2&after_id=auto", timeout=10,
+                     headers={"anthropic-version": "2023-06-01"}).json()
+    assert page["first_id"] == listed[1] and page["has_more"] is True and len(page["data"]) == 2
+    bad = httpx.get(f"{gateway.base_url}/models?limit=0", timeout=10, headers={"anthropic-version": "2023-06-01"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    assert httpx.get(f"{gateway.base_url}/models", timeout=10).json()["object"] == "list"  # OpenAI's otherwise
