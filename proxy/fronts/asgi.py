@@ -1,4 +1,4 @@
-"""A pure-ASGI front for the hot path: POST /v1/chat/completions skips Django's request machinery.
+"""A pure-ASGI front for the hot path: POST /v1/chat/completions and /v1/messages skip Django's machinery.
 
 Django's ASGI handler costs about a millisecond per request here (request signals and response
 close run through per-request threads, then the middleware chain and ninja's dispatch): more than
@@ -12,17 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
+from urllib.parse import parse_qsl
 
 import orjson
 
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
 from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.messages.serve import MessagesAnswer, error_answer, serve_message
 from proxy.pipeline import ChatResult, handle_chat, record_rejection
 
 logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
+MESSAGES_PATH = "/v1/messages"
 
 
 class ClientDisconnected(Exception):
@@ -52,6 +55,8 @@ class GatewayASGI:
         try:
             if scope["path"] == CHAT_PATH and scope["method"] == "POST":
                 await serve_chat(scope, receive, send)
+            elif scope["path"] == MESSAGES_PATH and scope["method"] == "POST":
+                await serve_messages(scope, receive, send)
             else:
                 await self.fallback(scope, receive, send)
         finally:
@@ -99,6 +104,25 @@ async def serve_chat(scope, receive, send) -> None:
         await _stream_until_done_or_disconnect(result, receive, send)
 
 
+async def serve_messages(scope, receive, send) -> None:
+    """Anthropic's Messages API (proxy.fronts.messages.serve), answered here; errors in Anthropic's shape."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    client = scope.get("client")
+    try:
+        answer = await serve_message(headers, query, client[0] if client else None,
+                                     lambda: _read_body(receive, headers))
+    except ClientDisconnected:
+        return
+    except Exception:
+        logger.exception("unhandled error serving %s", MESSAGES_PATH)
+        answer = error_answer(GatewayError("The gateway hit an internal error.", status=500))
+    if answer.stream is None:
+        await _send_json(send, answer.status, answer.body, answer.headers)
+    else:
+        await _stream_until_done_or_disconnect(answer, receive, send)
+
+
 async def _read_body(receive, headers: dict[str, str]) -> bytes:
     refuse_oversize(headers.get("content-length"))
     parts: list[bytes] = []
@@ -129,7 +153,7 @@ async def _send_json(send, status: int, body: bytes, extra: dict[str, str]) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-async def _stream_until_done_or_disconnect(result: ChatResult, receive, send) -> None:
+async def _stream_until_done_or_disconnect(result: ChatResult | MessagesAnswer, receive, send) -> None:
     """Relay the stream; a client that goes away cancels it, which closes the upstream request."""
 
     async def pump() -> None:

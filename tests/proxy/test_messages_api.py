@@ -386,3 +386,29 @@ def test_models_in_anthropics_shape_for_anthropics_sdk(client, gateway):
     bad = httpx.get(f"{gateway.base_url}/models?limit=0", timeout=10, headers={"anthropic-version": "2023-06-01"})
     assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
     assert httpx.get(f"{gateway.base_url}/models", timeout=10).json()["object"] == "list"  # OpenAI's otherwise
+
+
+def test_messages_are_served_by_the_fast_asgi_front_without_django():
+    import asyncio
+
+    from proxy.fronts.asgi import GatewayASGI
+
+    async def django(scope, receive, send):
+        raise AssertionError(f"{scope['path']} reached Django's handler")
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b'{"model": "m", "messages": [{"role": "tool"}]}', "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "query_string": b"beta=true",
+             "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 5000)}
+    asyncio.run(GatewayASGI(django)(scope, receive, send))
+    start, body = sent
+    assert start["status"] == 400
+    error = json.loads(body["body"])
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert "messages.0 must be an object with role" in error["error"]["message"]
