@@ -96,6 +96,8 @@ async def complete_with_fallback(
             provider = provider_for(candidate.provider)
             if provider.speaks(native):
                 completion = await provider.complete_native(native, candidate.model)
+            elif (refusal := provider.refusal_of(native)) is not None:
+                raise refusal
             else:
                 completion = await provider.complete(body_for(candidate), candidate.model)
         except ProviderError as error:
@@ -124,6 +126,8 @@ async def open_stream_with_fallback(
             provider = provider_for(candidate.provider)
             if provider.speaks(native):
                 stream = await provider.stream_native(native, candidate.model)
+            elif (refusal := provider.refusal_of(native)) is not None:
+                raise refusal
             else:
                 stream = await provider.stream(body_for(candidate), candidate.model)
             first = await anext(stream)

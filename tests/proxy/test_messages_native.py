@@ -188,3 +188,31 @@ def test_an_anthropic_refusal_comes_back_in_anthropics_shape(client, claude):
         client.messages.create(model="claude-model", max_tokens=10, thinking={"type": "enabled", "budget_tokens": 1},
                                messages=[{"role": "user", "content": "hi"}])
     assert "thinking.budget_tokens: too low" in caught.value.body["error"]["message"]
+
+
+SERVER_TOOL_REQUEST = {
+    "max_tokens": 1024,
+    "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+              {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
+    "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Notes."}},
+        {"type": "text", "text": "Search the web for the weather."}]}],
+}
+
+
+def test_server_tools_and_text_documents_reach_an_anthropic_backend_as_they_are(client, claude):
+    claude.serve(Reply(json.dumps(THINKING_MESSAGE).encode()))
+    message = client.messages.create(model="claude-model", **SERVER_TOOL_REQUEST)
+    assert message.content[1].text == "Hello!"
+    assert claude.last.body == {**SERVER_TOOL_REQUEST, "model": "claude-opus-4-5-20251101"}
+
+
+def test_what_only_anthropic_can_take_is_refused_by_other_backends_naming_it(client, gateway, upstream):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="smart-model", **SERVER_TOOL_REQUEST)
+    message = caught.value.body["error"]["message"]
+    assert "tools.0: server tools ('web_search_20250305')" in message
+    assert "messages.0.content.0.source: a document needs a base64 or url source" in message and "mockai" in message
+    assert upstream.stats()["requests"] == 0  # nothing was sent
+    [row] = usage_rows(1)
+    assert (row.status, row.status_code, row.error_type) == ("error", 400, "unsupported_feature")

@@ -70,9 +70,10 @@ async def serve_message(
     try:
         access = await authenticate_request(headers, client_host)  # before the body: no key, nothing learnt
         body = parse_body(await read_body())
-        chat = to_openai_request(body)
+        skipped: list[str] = []
+        chat = to_openai_request(body, skipped)
         native = NativeRequest(NATIVE_PROTOCOL, body, {"anthropic-beta": headers.get("anthropic-beta", "")},
-                               {"beta": query.get("beta", "")})
+                               {"beta": query.get("beta", "")}, tuple(skipped))
         result = await handle_chat(orjson.dumps(chat), headers, client_host, access=access, native=native)
     except GatewayError as error:
         return error_answer(error)
