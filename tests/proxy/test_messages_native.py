@@ -256,3 +256,14 @@ def test_only_safe_beta_flags_are_forwarded():
     request = NativeRequest("anthropic-messages", {"model": "alias", "role": "architect", "profile": "work",
                                                    "stream": True, "messages": []})
     assert json.loads(payload(request, "claude-x", stream=False)) == {"model": "claude-x", "messages": []}
+
+
+def test_subscribers_get_the_answer_of_a_native_message_too():
+    from proxy.steps import answer_from_body
+
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.txt"}}
+    message = {**THINKING_MESSAGE, "content": [*THINKING_MESSAGE["content"], tool]}
+    answer = answer_from_body(json.dumps(message).encode())
+    assert answer.text == "Hello!"
+    assert answer.tool_calls == [{"id": "toolu_1", "type": "function",
+                                  "function": {"name": "Read", "arguments": '{"file_path":"a.txt"}'}}]
