@@ -267,3 +267,17 @@ def test_subscribers_get_the_answer_of_a_native_message_too():
     assert answer.text == "Hello!"
     assert answer.tool_calls == [{"id": "toolu_1", "type": "function",
                                   "function": {"name": "Read", "arguments": '{"file_path":"a.txt"}'}}]
+
+
+def test_structured_outputs_become_gemini_response_schema():
+    from anthropic import transform_schema  # what messages.parse(output_format=City) sends
+
+    from providers.google.request import to_gemini_request
+    from proxy.fronts.messages.translate_request import to_openai_request
+
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "Biggest city?"}],
+            "output_config": {"format": {"type": "json_schema", "schema": transform_schema(City)}}}
+    config = to_gemini_request(to_openai_request(body))["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert set(config["responseSchema"]["properties"]) == {"name", "population"}
+    assert config["responseSchema"]["properties"]["population"]["type"].lower() == "integer"
