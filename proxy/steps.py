@@ -52,8 +52,10 @@ def select(ctx: RequestContext) -> None:
         ctx.snapshot, model=chat.model, role=ctx.role or chat.role, profile=ctx.profile, needs=chat.needs
     ))
     via = ctx.candidates[0].via if ctx.candidates else ""
-    if is_auto(via):  # an alias of `auto:<role>`: the request is served, and counted, as that role
-        ctx.role = via.partition(":")[2] or ctx.role
+    role = via.partition(":")[2] if is_auto(via) else ""
+    if role and role != ctx.role:  # an alias of `auto:<role>`: served, checked and counted as that role
+        authorize_access(ctx.caller, profile=chat.profile, role=role, model=chat.model, auto=True)
+        ctx.role = role
 
 
 async def admit(ctx: RequestContext) -> None:

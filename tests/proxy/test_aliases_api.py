@@ -59,3 +59,29 @@ def test_models_lists_the_aliases_and_answers_for_an_id_they_match(gateway, alia
     assert one.status_code == 200 and one.json()["id"] == "claude-haiku-5-5"
     assert one.json()["alias_for"] == ["auto:general"]
     assert httpx.get(f"{gateway.base_url}/models/claude-unknown", timeout=10).status_code == 404
+
+
+
+def test_an_alias_to_a_role_the_key_may_not_use_is_refused():
+    """The role an `auto:<role>` alias routes to is checked against the key like a role asked for."""
+    import dataclasses
+
+    from apikeys.access import Access, KeySpec, PermissionDenied
+    from proxy import steps
+    from proxy.chat_request import ChatRequest
+    from proxy.context import RequestContext
+    from routing.aliases import alias_spec
+    from tests.routing.test_selection import snapshot
+
+    snap = dataclasses.replace(snapshot(), aliases=(alias_spec("claude-*haiku*", ["auto:general"]),))
+    key = KeySpec(prefix="gwk_test", name="architects", digest="x", allowed_roles=frozenset({"architect"}))
+    chat = ChatRequest(body={}, model="claude-haiku-5-5", stream=False, include_usage=False, role="architect",
+                       conversation_id="", profile=None)
+    ctx = RequestContext(access=Access(key), snapshot=snap, chat=chat, role="architect")
+    steps.authorize(ctx)
+    with pytest.raises(PermissionDenied) as caught:
+        steps.select(ctx)
+    assert "'general'" in caught.value.message
+    ctx.access = Access(dataclasses.replace(key, allowed_roles=frozenset({"architect", "general"})))
+    steps.select(ctx)
+    assert ctx.role == "general" and [c.via for c in ctx.candidates][:1] == ["auto:general"]
