@@ -81,6 +81,9 @@ class NativeRequest:
     # places it after the client's own system content, the way the chat-shaped translation does.
     added_system: tuple[str, ...] = ()
     prepended_system: tuple[str, ...] = ()  # the same, placed before the client's system content
+    # What the chat-shaped translation had to leave out (e.g. "tools.3: server tools ..."): a provider that
+    # does not speak `protocol` must refuse the request rather than answer a different question.
+    untranslatable: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -185,6 +188,16 @@ class Provider(ABC):
 
     def speaks(self, native: NativeRequest | None) -> bool:
         return native is not None and native.protocol in self.native_protocols
+
+    def refusal_of(self, native: NativeRequest | None) -> ProviderError | None:
+        """The unsupported-feature error when this provider would get a translation that left things out."""
+        if native is None or not native.untranslatable or self.speaks(native):
+            return None
+        return ProviderError(
+            f"{'; '.join(native.untranslatable)} (provider '{self.spec.name}', {self.kind}: only a backend "
+            "speaking the request's own protocol takes them)", retryable=True, status=400,
+            error_type="invalid_request_error", code="unsupported_feature",
+        )
 
     async def complete_native(self, request: NativeRequest, model: ModelSpec) -> Completion:
         """Send a request in this provider's own protocol (only for `native_protocols`). Raises ProviderError."""

@@ -228,6 +228,8 @@ async def complete_with_fallback(
         native = native_for(candidate) if native_for is not None else None
         if provider.speaks(native):
             return await provider.complete_native(native, candidate.model)
+        if (refusal := provider.refusal_of(native)) is not None:
+            raise refusal
         return await provider.complete(body_for(candidate), candidate.model)
 
     return await _dispatch(candidates, attempt, log, breaker, policy, deadline, gate)
@@ -249,6 +251,8 @@ async def open_stream_with_fallback(
             native = native_for(candidate) if native_for is not None else None
             if provider.speaks(native):
                 stream = await provider.stream_native(native, candidate.model)
+            elif (refusal := provider.refusal_of(native)) is not None:
+                raise refusal
             else:
                 stream = await provider.stream(body_for(candidate), candidate.model)
             return stream, await anext(stream)

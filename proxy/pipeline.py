@@ -199,7 +199,9 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
     }
     if ctx.grant is not None:
         headers.update(ctx.grant.headers)
-    if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
+    by_role = ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role or
+                                        any(is_auto(candidate.via) for candidate in ctx.candidates[:1]))
+    if ctx.role and by_role:
         headers["x-gateway-role"] = ctx.role
         headers["x-gateway-role-source"] = ctx.role_source
         if ctx.role_confidence is not None:

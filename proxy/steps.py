@@ -12,7 +12,7 @@ from apikeys.gate import authenticate_request
 from proxy.chat_request import parse_chat_request
 from proxy.context import RequestContext
 from proxy.dispatch import Answer
-from routing.selection import is_auto, resolve_profile, select_candidates
+from routing.selection import is_alias, is_auto, resolve_profile, select_candidates
 from routing.state import routing_snapshot
 
 ANSWER_LIMIT_CHARS = 256 * 1024  # an assembled answer handed to subscribers is cut beyond this
@@ -34,7 +34,9 @@ async def parse(ctx: RequestContext) -> None:
 def authorize(ctx: RequestContext) -> None:
     """May this caller use this profile, role and model (403 otherwise); fixes the profile."""
     chat = ctx.chat
-    name = authorize_access(ctx.caller, profile=chat.profile, role=ctx.role, model=chat.model, auto=is_auto(chat.model))
+    # An alias is checked like `auto`: the key's model list applies to what it resolves to (`permitted`).
+    routed = is_auto(chat.model) or is_alias(ctx.snapshot, chat.model)
+    name = authorize_access(ctx.caller, profile=chat.profile, role=ctx.role, model=chat.model, auto=routed)
     ctx.profile = resolve_profile(ctx.snapshot, name)
 
 
@@ -47,6 +49,11 @@ def select(ctx: RequestContext) -> None:
         for candidate in candidates:
             if candidate not in ctx.candidates:
                 ctx.log.skipped(candidate, "not_permitted")
+    via = ctx.candidates[0].via if ctx.candidates else ""
+    role = via.partition(":")[2] if is_auto(via) else ""
+    if role and role != ctx.role:  # an alias of `auto:<role>`: served, checked and counted as that role
+        authorize_access(ctx.caller, profile=chat.profile, role=role, model=chat.model, auto=True)
+        ctx.role = role
 
 
 async def admit(ctx: RequestContext) -> None:

@@ -1,4 +1,4 @@
-"""Admin for the routing configuration: providers, models, role rankings and profiles.
+"""Admin for the routing configuration: providers, models, role rankings, profiles and model aliases.
 
 Edits take effect on the next request without a restart: every save or delete goes through the
 model signals (routing/signals.py), which bump the config version once the transaction commits.
@@ -13,13 +13,14 @@ from urllib.parse import urlsplit, urlunsplit
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.forms import Textarea
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
 from routing.admin_ranking import RankingEditorMixin
 from routing.discovery import DiscoveryError, discover_models
-from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
+from routing.models import Model, ModelAlias, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.selectors import provider_env_prefix, provider_spec
 from routing.services import ranking_read, rows_set_enabled
 
@@ -281,3 +282,17 @@ class ProfileAdmin(admin.ModelAdmin):
     @admin.display(description="providers")
     def provider_names(self, obj: Profile) -> str:
         return ", ".join(provider.name for provider in obj.providers.all()) or "all"
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    """Other names clients send (Claude Code's `claude-opus-*`, ...): each row one target of a pattern;
+    the targets of one pattern are tried by position. The form checks the pattern and the target."""
+
+    list_display = ("pattern", "position", "target", "notes")
+    list_display_links = ("pattern",)
+    list_editable = ("position", "target")
+    search_fields = ("pattern", "target")
+    ordering = ("pattern", "position", "id")
+    fields = ("pattern", "target", "position", "notes")
+    formfield_overrides = {models.TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 48})}}

@@ -173,3 +173,51 @@ class Profile(models.Model):
     @property
     def tier_order(self) -> list[str]:
         return [tier for tier in self.tiers.split(",") if tier]
+
+
+class ModelAlias(models.Model):
+    """Another name for what the gateway serves: an exact id or a glob, mapped to targets tried in order.
+
+    See routing.aliases for how a request's model id is resolved through these rows.
+    """
+
+    pattern = models.CharField(
+        max_length=200, help_text="The id clients send, exactly or as a glob: 'claude-opus-*', 'claude-*haiku*'."
+    )
+    target = models.CharField(
+        max_length=200,
+        help_text="A model id, 'auto', 'auto:<role>', or '<provider>/*' (the requested id on that provider).",
+    )
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="Targets of one pattern are tried in this order; the first usable one serves."
+    )
+    notes = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pattern", "position", "id"]
+        verbose_name_plural = "model aliases"
+        constraints = [models.UniqueConstraint(fields=["pattern", "target"], name="unique_alias_target")]
+
+    def __str__(self) -> str:
+        return f"{self.pattern} → {self.target}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from routing.aliases import pattern_problem, target_problem
+
+        problems = {}
+        if problem := pattern_problem(self.pattern or ""):
+            problems["pattern"] = problem
+        problem = target_problem(
+            self.target or "", model_ids=Model.objects.values_list("public_id", flat=True),
+            provider_names=Provider.objects.values_list("name", flat=True),
+            roles=Role.objects.values_list("name", flat=True),
+        )
+        if problem:
+            problems["target"] = problem
+        if self.pattern and Model.objects.filter(public_id=self.pattern).exists():
+            problems["pattern"] = "a model has this id: the model always wins, so this alias would never apply"
+        if problems:
+            raise ValidationError(problems)

@@ -2,6 +2,8 @@
 
 - `auto` / `auto:<role>`: the role's ranking, reordered by the profile's tier preference;
 - a public model id: that model, then its configured fallbacks;
+- an alias (routing.aliases: an exact id or a glob such as `claude-opus-*`): its targets in order,
+  the first that can serve the request; each candidate says which target it came through (`via`);
 - `<provider>/<upstream model>`: a pattern route straight to that provider.
 Candidates that cannot be used (disabled, no key, outside the profile, missing a capability the
 request needs) are left out; when none remain, the error says why for each.
@@ -13,10 +15,11 @@ failed). The words are built from the snapshot only, with f-strings: selection s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.errors import ModelNotAvailable, ModelNotFound
 from providers.specs import ModelSpec, ProviderSpec
+from routing.aliases import AliasSpec, find_alias, resolve_target
 from routing.snapshot import ProfileSpec, RoutingSnapshot
 
 AUTO_MODEL = "auto"  # the model id that routes by role ranking; `auto:<role>` names the role
@@ -34,6 +37,7 @@ class Candidate:
     provider: ProviderSpec
     kind: str  # requested | fallback | pattern | (a ranking entry's kind:) primary | fallback | free_tier
     reason: str = ""  # why it is a candidate, in words, e.g. "role 'general' ranking #1 (primary: best value)"
+    via: str = ""  # the alias target this candidate was reached through ('auto:general', 'anthropic/*', ...)
 
 
 def resolve_profile(snapshot: RoutingSnapshot, name: str | None) -> ProfileSpec:
@@ -61,6 +65,43 @@ def select_candidates(
     """Raises ModelNotFound (404) for an unknown model, ModelNotAvailable (400) when nothing is usable."""
     if is_auto(model):
         return _auto_candidates(snapshot, role or DEFAULT_ROLE, profile, needs)
+    if model not in snapshot.models:
+        alias = find_alias(snapshot.aliases, model)
+        if alias is not None:
+            return _alias_candidates(snapshot, model, alias, role, profile, needs)
+    return _direct_candidates(snapshot, model, profile, needs)
+
+
+def is_alias(snapshot: RoutingSnapshot, model: str) -> bool:
+    """Does `model` resolve through an alias (it is neither `auto` nor a model of the catalogue)?"""
+    return not is_auto(model) and model not in snapshot.models and find_alias(snapshot.aliases, model) is not None
+
+
+def _alias_candidates(
+    snapshot: RoutingSnapshot, model: str, alias: AliasSpec, role: str | None, profile: ProfileSpec,
+    needs: frozenset[str],
+) -> list[Candidate]:
+    problems = []
+    for target in alias.targets:
+        try:
+            if is_auto(target):
+                target_role = target.partition(":")[2] or role or DEFAULT_ROLE
+                candidates = _auto_candidates(snapshot, target_role, profile, needs)
+            else:
+                candidates = _direct_candidates(snapshot, resolve_target(target, model), profile, needs)
+        except (ModelNotAvailable, ModelNotFound) as problem:
+            problems.append(f"{target}: {problem.message}")
+            continue
+        return [replace(candidate, via=target) for candidate in candidates]
+    raise ModelNotAvailable(
+        f"Model '{model}' is an alias ('{alias.pattern}') and none of its targets can serve it: "
+        + " ".join(problems), param="model",
+    )
+
+
+def _direct_candidates(
+    snapshot: RoutingSnapshot, model: str, profile: ProfileSpec, needs: frozenset[str]
+) -> list[Candidate]:
     spec = snapshot.models.get(model)
     if spec is not None:
         return _named_candidates(snapshot, spec, profile, needs)

@@ -10,7 +10,8 @@ from django.conf import settings
 from core.versions import version_token
 from providers import supported_kinds
 from providers.specs import ModelSpec, ProviderSpec
-from routing.models import Model, Profile, Provider, RankingEntry, Role
+from routing.aliases import alias_spec, ordered
+from routing.models import Model, ModelAlias, Profile, Provider, RankingEntry, Role
 from routing.snapshot import ProfileSpec, RankedModel, RoutingSnapshot
 
 CONFIG_VERSION_KEY = "routing"
@@ -78,6 +79,9 @@ def build_routing_snapshot() -> RoutingSnapshot:
         for row in Profile.objects.prefetch_related("providers")
     }
     roles = frozenset(Role.objects.values_list("name", flat=True)) | frozenset(rankings)
+    targets: dict[str, list[str]] = {}
+    for pattern, target in ModelAlias.objects.order_by("pattern", "position", "id").values_list("pattern", "target"):
+        targets.setdefault(pattern, []).append(target)
     return RoutingSnapshot(
         providers=providers,
         models=models,
@@ -87,6 +91,7 @@ def build_routing_snapshot() -> RoutingSnapshot:
         default_profile=settings.ACTIVE_PROFILE,
         supported_kinds=supported_kinds(),
         built_at=time.time(),
+        aliases=ordered(alias_spec(pattern, found) for pattern, found in targets.items()),
     )
 
 

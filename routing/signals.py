@@ -14,9 +14,9 @@ def _changed(sender, **kwargs) -> None:
 
 
 def connect() -> None:
-    from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
+    from routing.models import Model, ModelAlias, ModelFallback, Profile, Provider, RankingEntry, Role
 
-    for model in (Provider, Model, ModelFallback, Role, RankingEntry, Profile):
+    for model in (Provider, Model, ModelFallback, Role, RankingEntry, Profile, ModelAlias):
         post_save.connect(_changed, sender=model, dispatch_uid=f"routing-changed-save-{model.__name__}")
         post_delete.connect(_changed, sender=model, dispatch_uid=f"routing-changed-delete-{model.__name__}")
     m2m_changed.connect(_changed, sender=Profile.providers.through, dispatch_uid="routing-changed-profile-m2m")

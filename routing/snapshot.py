@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from providers.specs import ModelSpec, ProviderSpec
+from routing.aliases import AliasSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,4 @@ class RoutingSnapshot:
     default_profile: str
     supported_kinds: frozenset[str]
     built_at: float = 0.0
+    aliases: tuple[AliasSpec, ...] = ()  # in resolution order (routing.aliases.ordered)

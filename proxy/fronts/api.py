@@ -7,9 +7,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
 from apikeys.api_auth import gateway_key, staff_or_admin_key
-from core.errors import PayloadTooLarge
+from core.errors import GatewayError, PayloadTooLarge
 from proxy import health
 from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.messages import models as anthropic_models
+from proxy.fronts.messages.translate_response import error_body as anthropic_error_body
 from proxy.fronts.schemas import ChatCompletionRequest, ErrorResponse, ModelList, ModelObject
 from proxy.pipeline import handle_chat, record_rejection
 from routing import catalog
@@ -52,10 +54,17 @@ async def chat_completions(request: HttpRequest):
     return response
 
 
-@router.get("/models", auth=gateway_key, response=ModelList, summary="List the models this gateway serves")
+@router.get("/models", auth=gateway_key, response=ModelList,
+            summary="List the models this gateway serves (Anthropic's shape when `anthropic-version` is sent)")
 async def list_models(request: HttpRequest):
     snapshot = await routing_snapshot.get()
-    return _json({"object": "list", "data": catalog.listed_models(snapshot)})
+    listed = catalog.listed_models(snapshot)
+    if anthropic_models.wants_anthropic_shape(request.headers):
+        try:
+            return _json(anthropic_models.anthropic_page(listed, request.GET))
+        except GatewayError as error:
+            return _json(anthropic_error_body(error.status, error.message), error.status)
+    return _json({"object": "list", "data": listed})
 
 
 @router.get(
@@ -64,6 +73,11 @@ async def list_models(request: HttpRequest):
 )
 async def get_model(request: HttpRequest, model_id: str):
     snapshot = await routing_snapshot.get()
+    if anthropic_models.wants_anthropic_shape(request.headers):
+        try:
+            return _json(anthropic_models.anthropic_model(catalog.get_model(snapshot, model_id)))
+        except GatewayError as error:
+            return _json(anthropic_error_body(error.status, error.message), error.status)
     return _json(catalog.get_model(snapshot, model_id))
 
 

@@ -1,4 +1,4 @@
-"""A pure-ASGI front for the hot path: POST /v1/chat/completions (and /v1/responses) skip Django's machinery.
+"""A pure-ASGI front for the hot path: POST /v1/chat/completions, /v1/responses and /v1/messages bypass Django.
 
 Django's ASGI handler costs about a millisecond per request here (request signals and response
 close run through per-request threads, then the middleware chain and ninja's dispatch): more than
@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import aclosing
+from urllib.parse import parse_qsl
 
 import orjson
 
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
 from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.messages.serve import MessagesAnswer, error_answer, serve_message
 from proxy.fronts.responses.service import handle_responses
 from proxy.pipeline import ChatResult, handle_chat, record_rejection
 
@@ -27,6 +29,7 @@ CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
 # POST paths served here: each a handler of (body, headers, client host) → ChatResult, raising GatewayError.
 HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses}
+MESSAGES_PATH = "/v1/messages"  # Anthropic's protocol end to end, errors included: its own server function
 
 
 class ClientDisconnected(Exception):
@@ -57,6 +60,8 @@ class GatewayASGI:
             handler = HANDLERS.get(scope["path"]) if scope["method"] == "POST" else None
             if handler is not None:
                 await serve_pipeline(handler, scope, receive, send)
+            elif scope["path"] == MESSAGES_PATH and scope["method"] == "POST":
+                await serve_messages(scope, receive, send)
             else:
                 await self.fallback(scope, receive, send)
         finally:
@@ -104,6 +109,25 @@ async def serve_pipeline(handler, scope, receive, send) -> None:
         await _stream_until_done_or_disconnect(result, receive, send)
 
 
+async def serve_messages(scope, receive, send) -> None:
+    """Anthropic's Messages API (proxy.fronts.messages.serve), answered here; errors in Anthropic's shape."""
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    client = scope.get("client")
+    try:
+        answer = await serve_message(headers, query, client[0] if client else None,
+                                     lambda: _read_body(receive, headers))
+    except ClientDisconnected:
+        return
+    except Exception:
+        logger.exception("unhandled error serving %s", MESSAGES_PATH)
+        answer = error_answer(GatewayError("The gateway hit an internal error.", status=500))
+    if answer.stream is None:
+        await _send_json(send, answer.status, answer.body, answer.headers)
+    else:
+        await _stream_until_done_or_disconnect(answer, receive, send)
+
+
 async def _read_body(receive, headers: dict[str, str]) -> bytes:
     refuse_oversize(headers.get("content-length"))
     parts: list[bytes] = []
@@ -134,7 +158,7 @@ async def _send_json(send, status: int, body: bytes, extra: dict[str, str]) -> N
     await send({"type": "http.response.body", "body": body})
 
 
-async def _stream_until_done_or_disconnect(result: ChatResult, receive, send) -> None:
+async def _stream_until_done_or_disconnect(result: ChatResult | MessagesAnswer, receive, send) -> None:
     """Relay the stream; a client that goes away cancels it, which closes the upstream request."""
 
     async def pump() -> None:

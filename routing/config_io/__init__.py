@@ -28,6 +28,7 @@ from routing.config_io.document import (
 )
 from routing.models import (
     Model,
+    ModelAlias,
     ModelFallback,
     Profile,
     Provider,
@@ -117,12 +118,20 @@ def routing_config_export() -> dict[str, Any]:
         }
         for p in Profile.objects.prefetch_related("providers").order_by("name")
     ]
+    targets: dict[str, list[str]] = {}
+    notes: dict[str, str] = {}
+    for alias in ModelAlias.objects.order_by("pattern", "position", "id"):
+        targets.setdefault(alias.pattern, []).append(alias.target)
+        notes[alias.pattern] = notes.get(alias.pattern) or alias.notes
+    aliases = [{"pattern": pattern, "targets": found, **({"notes": notes[pattern]} if notes[pattern] else {})}
+               for pattern, found in targets.items()]
     return {
         "version": FORMAT_VERSION,
         "providers": providers,
         "models": models,
         "roles": roles,
         "profiles": profiles,
+        **({"aliases": aliases} if aliases else {}),
     }
 
 
@@ -254,9 +263,26 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
                     status = "updated"
             summary.record("profiles", status)
 
+        for a in doc.aliases:
+            summary.record("aliases", _import_alias(a))
+
         if prune:
             _prune(doc, summary)
     return summary
+
+
+def _import_alias(alias) -> str:
+    """The pattern's rows become the document's targets, in order (notes on the first); unchanged when equal."""
+    wanted = [(target, position, alias.notes if position == 0 else "") for position, target in
+              enumerate(alias.targets)]
+    rows = ModelAlias.objects.filter(pattern=alias.pattern).order_by("position", "id")
+    current = list(rows.values_list("target", "position", "notes"))
+    if current == wanted:
+        return "unchanged"
+    rows.delete()
+    for target, position, notes in wanted:
+        ModelAlias.objects.create(pattern=alias.pattern, target=target, position=position, notes=notes)
+    return "updated" if current else "created"
 
 
 def _prune(doc: RoutingDoc, summary: ImportSummary) -> None:
@@ -269,6 +295,7 @@ def _prune(doc: RoutingDoc, summary: ImportSummary) -> None:
         ("models", Model.objects.exclude(public_id__in=[m.id for m in doc.models])),
         ("providers", Provider.objects.exclude(name__in=[p.name for p in doc.providers])),
         ("profiles", Profile.objects.exclude(name__in=[p.name for p in doc.profiles])),
+        ("aliases", ModelAlias.objects.exclude(pattern__in=[a.pattern for a in doc.aliases])),
     ):
         count = queryset.count()
         if count:

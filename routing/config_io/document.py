@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
+from routing.aliases import pattern_problem, target_problem
 from routing.models import (
     Provider,
     RankingEntry,
@@ -156,11 +157,19 @@ class ProfileDoc:
 
 
 @dataclass(frozen=True)
+class AliasDoc:
+    pattern: str
+    targets: tuple[str, ...]
+    notes: str = ""
+
+
+@dataclass(frozen=True)
 class RoutingDoc:
     providers: tuple[ProviderDoc, ...]
     models: tuple[ModelDoc, ...]
     roles: tuple[RoleDoc, ...]
     profiles: tuple[ProfileDoc, ...]
+    aliases: tuple[AliasDoc, ...] = ()
 
     def canonical(self) -> dict[str, Any]:
         """The document as plain data in canonical order (what `dumps_routing` writes)."""
@@ -211,6 +220,11 @@ class RoutingDoc:
                 }
                 for p in sorted(self.profiles, key=lambda p: p.name)
             ],
+            # Written only when there are aliases: documents without them stay byte-stable.
+            **({"aliases": [
+                {"pattern": a.pattern, "targets": list(a.targets), **({"notes": a.notes} if a.notes else {})}
+                for a in sorted(self.aliases, key=lambda a: a.pattern)
+            ]} if self.aliases else {}),
         }
 
 
@@ -354,7 +368,7 @@ def _unique_name(check: Checker, seen: set[str], name: str | None, path: str, wh
 def parse_routing(data: Any) -> RoutingDoc:
     """Validate a whole routing document; raise ConfigError listing every problem with its path."""
     check = Checker()
-    top = check.mapping(data, "", ("version", "providers", "models", "roles", "profiles"))
+    top = check.mapping(data, "", ("version", "providers", "models", "roles", "profiles"), ("aliases",))
     if top is None:
         raise ConfigError(check.problems)
     version = top["version"]
@@ -367,8 +381,47 @@ def parse_routing(data: Any) -> RoutingDoc:
     model_ids = {m.id for m in models}
     roles = _parse_roles(check, top["roles"], model_ids)
     profiles = _parse_profiles(check, top["profiles"], provider_names)
+    roles_known = {r.name for r in roles} | set(CANONICAL_ROLES)
+    aliases = _parse_aliases(check, top.get("aliases", []), model_ids, provider_names, roles_known)
     check.raise_if_failed()
-    return RoutingDoc(tuple(providers), tuple(models), tuple(roles), tuple(profiles))
+    return RoutingDoc(tuple(providers), tuple(models), tuple(roles), tuple(profiles), tuple(aliases))
+
+
+def _parse_aliases(
+    check: Checker, value: Any, model_ids: set[str], provider_names: set[str], roles: set[str]
+) -> list[AliasDoc]:
+    result: list[AliasDoc] = []
+    seen: set[str] = set()
+    for index, item in enumerate(check.list_of(value, "aliases")):
+        path = f"aliases[{index}]"
+        row = check.mapping(item, path, ("pattern", "targets"), ("notes",))
+        if row is None:
+            continue
+        before = len(check.problems)
+        pattern = check.string(row["pattern"], f"{path}.pattern", allow_empty=False, max_length=200)
+        if pattern is not None:
+            if problem := pattern_problem(pattern):
+                check.fail(f"{path}.pattern", problem)
+            elif pattern in model_ids:
+                check.fail(f"{path}.pattern", f"model {pattern!r} exists: the model always wins over an alias")
+        _unique_name(check, seen, pattern, f"{path}.pattern", "alias pattern")
+        targets: list[str] = []
+        for t_index, target in enumerate(check.list_of(row["targets"], f"{path}.targets")):
+            t_path = f"{path}.targets[{t_index}]"
+            if check.string(target, t_path, allow_empty=False, max_length=200) is None:
+                continue
+            if problem := target_problem(target, model_ids=model_ids, provider_names=provider_names, roles=roles):
+                check.fail(t_path, problem)
+            elif target in targets:
+                check.fail(t_path, f"duplicate target {target!r}")
+            else:
+                targets.append(target)
+        if isinstance(row["targets"], list) and not row["targets"]:
+            check.fail(f"{path}.targets", "list at least one target")
+        notes = check.string(row.get("notes", ""), f"{path}.notes")
+        if len(check.problems) == before:
+            result.append(AliasDoc(pattern, tuple(targets), notes))
+    return result
 
 
 def _parse_providers(check: Checker, value: Any) -> list[ProviderDoc]:

@@ -386,6 +386,16 @@ def _shell_call_for(tools: list) -> tuple[str, str, dict] | None:
     return None
 
 
+def _read_call_for(body: dict) -> tuple[str, str, dict] | None:
+    """Claude Code's own tools offered as chat functions (a gateway translated them): `Read` of
+    <cwd>/hello.txt, the cwd taken from its environment block."""
+    names = {(t.get("function") or {}).get("name") for t in body.get("tools") or [] if isinstance(t, dict)}
+    cwd = _find_cwd("\n".join(_text_of(m.get("content")) for m in body.get("messages") or [] if isinstance(m, dict)))
+    if "Read" in names and cwd:
+        return "function_call", "Read", {"file_path": f"{cwd.rstrip('/')}/hello.txt"}
+    return None
+
+
 def _responses_plan(body: dict):
     items = body.get("input")
     if isinstance(items, str):
@@ -579,10 +589,12 @@ def openai_chat(body: dict):
     created = int(time.time())
     tool_call = None
     text = "OK"
-    if messages and messages[-1].get("role") == "tool":
-        text = _final_answer(_text_of(messages[-1].get("content")))
+    # Claude Code through a gateway puts system turns anywhere (after a tool result too): skip them.
+    convo = [m for m in messages if isinstance(m, dict) and m.get("role") not in ("system", "developer")]
+    if convo and convo[-1].get("role") == "tool":
+        text = _final_answer(_text_of(convo[-1].get("content")))
     elif "hello.txt" in "\n".join(_text_of(m.get("content")) for m in messages if m.get("role") == "user"):
-        call = _shell_call_for(body.get("tools") or [])
+        call = _shell_call_for(body.get("tools") or []) or _read_call_for(body)
         if call and call[0] == "function_call":
             tool_call = {
                 "id": "call_rec_" + uuid.uuid4().hex[:16],

@@ -368,3 +368,47 @@ def test_single_system_prompt_backends_merge_every_system_message_in_order():
     claude = to_anthropic(chat, "claude-haiku-4-5").payload
     assert [block["text"] for block in claude["system"]] == system_texts
     assert [turn["role"] for turn in claude["messages"]] == ["user", "assistant", "user"]
+
+
+def test_models_in_anthropics_shape_for_anthropics_sdk(client, gateway):
+    listed = [model.id for model in client.models.list(limit=2)]  # the SDK follows `after_id` page by page
+    assert listed[:1] == ["auto"] and {"fast-model", "smart-model", "free-model"} <= set(listed)
+    assert len(listed) == len(set(listed))
+    one = client.models.retrieve("fast-model")
+    assert (one.type, one.id, one.display_name) == ("model", "fast-model", "fast-model")
+    assert one.created_at.year >= 2026
+    with pytest.raises(anthropic.NotFoundError) as caught:
+        client.models.retrieve("gpt-17-ultra")
+    assert caught.value.body["error"]["type"] == "not_found_error"
+    page = httpx.get(f"{gateway.base_url}/models?limit=2&after_id=auto", timeout=10,
+                     headers={"anthropic-version": "2023-06-01"}).json()
+    assert page["first_id"] == listed[1] and page["has_more"] is True and len(page["data"]) == 2
+    bad = httpx.get(f"{gateway.base_url}/models?limit=0", timeout=10, headers={"anthropic-version": "2023-06-01"})
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "invalid_request_error"
+    assert httpx.get(f"{gateway.base_url}/models", timeout=10).json()["object"] == "list"  # OpenAI's otherwise
+
+
+def test_messages_are_served_by_the_fast_asgi_front_without_django():
+    import asyncio
+
+    from proxy.fronts.asgi import GatewayASGI
+
+    async def django(scope, receive, send):
+        raise AssertionError(f"{scope['path']} reached Django's handler")
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b'{"model": "m", "messages": [{"role": "tool"}]}', "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/messages", "query_string": b"beta=true",
+             "headers": [(b"content-type", b"application/json")], "client": ("127.0.0.1", 5000)}
+    asyncio.run(GatewayASGI(django)(scope, receive, send))
+    start, body = sent
+    assert start["status"] == 400
+    error = json.loads(body["body"])
+    assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
+    assert "messages.0 must be an object with role" in error["error"]["message"]

@@ -30,6 +30,12 @@ def sse(*events: dict) -> bytes:
     return b"".join(b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n" for e in events)
 
 
+def streamed_text(body: bytes) -> str:
+    events = [json.loads(line[6:]) for line in body.decode().splitlines() if line.startswith("data: ")]
+    return "".join(e["delta"]["text"] for e in events
+                   if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta")
+
+
 THINKING_STREAM = sse(
     {"type": "message_start", "message": {
         "id": "msg_01Native", "type": "message", "role": "assistant", "model": "claude-opus-4-5-20251101",
@@ -188,3 +194,90 @@ def test_an_anthropic_refusal_comes_back_in_anthropics_shape(client, claude):
         client.messages.create(model="claude-model", max_tokens=10, thinking={"type": "enabled", "budget_tokens": 1},
                                messages=[{"role": "user", "content": "hi"}])
     assert "thinking.budget_tokens: too low" in caught.value.body["error"]["message"]
+
+
+SERVER_TOOL_REQUEST = {
+    "max_tokens": 1024,
+    "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+              {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}],
+    "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "Notes."}},
+        {"type": "text", "text": "Search the web for the weather."}]}],
+}
+
+
+def test_server_tools_and_text_documents_reach_an_anthropic_backend_as_they_are(client, claude):
+    claude.serve(Reply(json.dumps(THINKING_MESSAGE).encode()))
+    message = client.messages.create(model="claude-model", **SERVER_TOOL_REQUEST)
+    assert message.content[1].text == "Hello!"
+    assert claude.last.body == {**SERVER_TOOL_REQUEST, "model": "claude-opus-4-5-20251101"}
+
+
+def test_what_only_anthropic_can_take_is_refused_by_other_backends_naming_it(client, gateway, upstream):
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        client.messages.create(model="smart-model", **SERVER_TOOL_REQUEST)
+    message = caught.value.body["error"]["message"]
+    assert "tools.0: server tools ('web_search_20250305')" in message
+    assert "messages.0.content.0.source: a document needs a base64 or url source" in message and "mockai" in message
+    assert upstream.stats()["requests"] == 0  # nothing was sent
+    [row] = usage_rows(1)
+    assert (row.status, row.status_code, row.error_type) == ("error", 400, "unsupported_feature")
+
+
+def test_an_anthropic_stream_that_fails_before_any_content_falls_back_to_the_next_candidate(gateway, claude, routing):
+    from routing.models import Model, ModelFallback
+
+    ModelFallback.objects.create(model=Model.objects.get(public_id="claude-model"),
+                                 fallback=routing.models["smart-model"], position=0)
+    gateway.sync_config()
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    claude.serve(Reply(THINKING_STREAM.split(b"\n\n")[0] + b"\n\n" + sse(overloaded),
+                       content_type="text/event-stream"))
+    response = httpx.post(f"{gateway.url}/v1/messages", timeout=10, json={
+        "model": "claude-model", "max_tokens": 50, "stream": True, "thinking": {"type": "adaptive"},
+        "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200 and response.headers["x-gateway-model"] == "smart-model"
+    assert b"msg_01Native" not in response.content  # the failed attempt's message_start was never sent
+    assert streamed_text(response.content) == "mock reply to: hi"
+    assert response.headers["x-gateway-warning"] == "dropped, the backend has no equivalent: thinking"
+    [row] = usage_rows(1)
+    assert (row.model, row.attempts, row.status) == ("smart-model", 2, "ok")
+
+
+def test_only_safe_beta_flags_are_forwarded():
+    from providers.anthropic.native import forwarded_headers, forwarded_query, payload
+    from providers.base import NativeRequest
+
+    flags = "claude-code-20250219, oauth-2025-04-20,interleaved-thinking-2025-05-14,Bad Flag\r\nx: y,,"
+    assert forwarded_headers({"anthropic-beta": flags}) == {
+        "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"}
+    assert forwarded_headers({"anthropic-beta": "oauth-2025-04-20"}) == {}
+    assert forwarded_query({"beta": "true"}) == {"beta": "true"} and forwarded_query({"beta": "1; x"}) == {}
+    request = NativeRequest("anthropic-messages", {"model": "alias", "role": "architect", "profile": "work",
+                                                   "stream": True, "messages": []})
+    assert json.loads(payload(request, "claude-x", stream=False)) == {"model": "claude-x", "messages": []}
+
+
+def test_subscribers_get_the_answer_of_a_native_message_too():
+    from proxy.steps import answer_from_body
+
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.txt"}}
+    message = {**THINKING_MESSAGE, "content": [*THINKING_MESSAGE["content"], tool]}
+    answer = answer_from_body(json.dumps(message).encode())
+    assert answer.text == "Hello!"
+    assert answer.tool_calls == [{"id": "toolu_1", "type": "function",
+                                  "function": {"name": "Read", "arguments": '{"file_path":"a.txt"}'}}]
+
+
+def test_structured_outputs_become_gemini_response_schema():
+    from anthropic import transform_schema  # what messages.parse(output_format=City) sends
+
+    from providers.google.request import to_gemini_request
+    from proxy.fronts.messages.translate_request import to_openai_request
+
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "Biggest city?"}],
+            "output_config": {"format": {"type": "json_schema", "schema": transform_schema(City)}}}
+    config = to_gemini_request(to_openai_request(body))["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert set(config["responseSchema"]["properties"]) == {"name", "population"}
+    assert config["responseSchema"]["properties"]["population"]["type"].lower() == "integer"

@@ -23,6 +23,9 @@ Dropped here: `top_k`, `thinking`, `cache_control`, `context_management`, `outpu
 `service_tier`, ... (`dropped_fields` names the ones that change the answer, for a warning header).
 None of this matters to an Anthropic backend: it gets the request as it is (providers.anthropic.native).
 Raises InvalidRequest (400) naming the field when the request is not a Messages request we can serve.
+With a `skipped` list, what is valid Anthropic but has no chat equivalent (server tools, non-PDF
+documents, file sources, server-tool blocks, ...) is left out and named there instead: an Anthropic
+backend gets the request as it is anyway, and any other backend refuses it naming those fields.
 """
 
 from __future__ import annotations
@@ -37,7 +40,17 @@ from proxy.chat_request import check_json_depth
 SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 
 
-def to_openai_request(body: Any) -> dict[str, Any]:
+class Untranslatable(InvalidRequest):
+    """Valid Anthropic that the chat shape cannot carry (`param` names where)."""
+
+
+def _untranslatable(skipped: list[str] | None, error: Untranslatable) -> None:
+    if skipped is None:
+        raise error
+    skipped.append(error.message)
+
+
+def to_openai_request(body: Any, skipped: list[str] | None = None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     check_json_depth(body)  # before any translation recurses into it
@@ -53,7 +66,7 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     if system:
         out.append({"role": "system", "content": system})
     for index, message in enumerate(messages):
-        out.extend(_message(message, f"messages.{index}"))
+        out.extend(_message(message, f"messages.{index}", skipped))
     request: dict[str, Any] = {"model": model, "messages": out}
 
     max_tokens = body.get("max_tokens")
@@ -67,7 +80,7 @@ def to_openai_request(body: Any) -> dict[str, Any]:
     stop = body.get("stop_sequences")
     if isinstance(stop, list) and stop:
         request["stop"] = stop
-    tools = _tools(body.get("tools"))
+    tools = _tools(body.get("tools"), skipped)
     if tools:
         request["tools"] = tools
         choice = body.get("tool_choice")
@@ -122,7 +135,7 @@ def _system_text(system: Any, param: str = "system") -> str:
     return "\n\n".join(text for text in texts if text)
 
 
-def _message(message: Any, param: str) -> list[dict[str, Any]]:
+def _message(message: Any, param: str, skipped: list[str] | None) -> list[dict[str, Any]]:
     if not isinstance(message, dict) or message.get("role") not in ("user", "assistant", "system"):
         raise InvalidRequest(f"{param} must be an object with role 'user', 'assistant' or 'system'.", param=param)
     content = message.get("content")
@@ -138,11 +151,11 @@ def _message(message: Any, param: str) -> list[dict[str, Any]]:
             raise InvalidRequest(f"{param}.content.{index} must be an object with a 'type'.",
                                  param=f"{param}.content.{index}")
     if message["role"] == "assistant":
-        return _assistant(content, param)
-    return _user(content, param)
+        return _assistant(content, param, skipped)
+    return _user(content, param, skipped)
 
 
-def _assistant(blocks: list[dict], param: str) -> list[dict[str, Any]]:
+def _assistant(blocks: list[dict], param: str, skipped: list[str] | None) -> list[dict[str, Any]]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for index, block in enumerate(blocks):
@@ -157,8 +170,9 @@ def _assistant(blocks: list[dict], param: str) -> list[dict[str, Any]]:
                              "arguments": orjson.dumps(block.get("input") or {}).decode()},
             })
         elif kind not in SKIPPED_BLOCKS:
-            raise InvalidRequest(f"{param}.content.{index}: '{kind}' blocks are not supported in assistant turns.",
-                                 param=f"{param}.content.{index}")
+            _untranslatable(skipped, Untranslatable(
+                f"{param}.content.{index}: '{kind}' blocks are not supported in assistant turns.",
+                param=f"{param}.content.{index}"))
     if not texts and not calls:
         return []
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
@@ -167,18 +181,21 @@ def _assistant(blocks: list[dict], param: str) -> list[dict[str, Any]]:
     return [message]
 
 
-def _user(blocks: list[dict], param: str) -> list[dict[str, Any]]:
+def _user(blocks: list[dict], param: str, skipped: list[str] | None) -> list[dict[str, Any]]:
     tool_messages: list[dict[str, Any]] = []
     moved_images: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for index, block in enumerate(blocks):
         where = f"{param}.content.{index}"
-        if block["type"] == "tool_result":
-            message, images = _tool_result(block, where)
-            tool_messages.append(message)
-            moved_images.extend(images)
-        elif block["type"] not in SKIPPED_BLOCKS:
-            parts.append(_part(block, where))
+        try:
+            if block["type"] == "tool_result":
+                message, images = _tool_result(block, where)
+                tool_messages.append(message)
+                moved_images.extend(images)
+            elif block["type"] not in SKIPPED_BLOCKS:
+                parts.append(_part(block, where))
+        except Untranslatable as error:
+            _untranslatable(skipped, error)
     result = list(tool_messages)
     parts = moved_images + parts
     if parts:
@@ -203,12 +220,12 @@ def _part(block: dict, param: str) -> dict[str, Any]:
         if kind == "image":
             return {"type": "image_url", "image_url": {"url": url}}
         if not url.startswith("data:application/pdf;"):
-            raise InvalidRequest(f"{param}: only base64 PDF documents are supported.", param=param)
+            raise Untranslatable(f"{param}: only base64 PDF documents are supported.", param=param)
         file: dict[str, Any] = {"file_data": url}
         if isinstance(block.get("title"), str):
             file["filename"] = block["title"]
         return {"type": "file", "file": file}
-    raise InvalidRequest(f"{param}: '{kind}' blocks are not supported here.", param=param)
+    raise Untranslatable(f"{param}: '{kind}' blocks are not supported here.", param=param)
 
 
 def _source_url(source: Any, param: str, kind: str) -> str:
@@ -217,7 +234,7 @@ def _source_url(source: Any, param: str, kind: str) -> str:
             return f"data:{source.get('media_type') or 'application/octet-stream'};base64,{source['data']}"
         if source.get("type") == "url" and isinstance(source.get("url"), str):
             return source["url"]
-    raise InvalidRequest(f"{param}.source: a {kind} needs a base64 or url source.", param=f"{param}.source")
+    raise Untranslatable(f"{param}.source: a {kind} needs a base64 or url source.", param=f"{param}.source")
 
 
 def _tool_result(block: dict, param: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -241,7 +258,7 @@ def _tool_result(block: dict, param: str) -> tuple[dict[str, Any], list[dict[str
     return {"role": "tool", "tool_call_id": call_id, "content": text if text != [] else ""}, images
 
 
-def _tools(tools: Any) -> list[dict[str, Any]]:
+def _tools(tools: Any, skipped: list[str] | None) -> list[dict[str, Any]]:
     if tools is None:
         return []
     if not isinstance(tools, list):
@@ -251,10 +268,11 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
             raise InvalidRequest(f"tools.{index} must be an object with a 'name'.", param=f"tools.{index}")
         if tool.get("type") not in (None, "custom") or not isinstance(tool.get("input_schema"), dict):
-            raise InvalidRequest(
+            _untranslatable(skipped, Untranslatable(
                 f"tools.{index}: server tools ('{tool.get('type')}') are not supported; give 'input_schema'.",
                 param=f"tools.{index}",
-            )
+            ))
+            continue
         function: dict[str, Any] = {"name": tool["name"]}
         if isinstance(tool.get("description"), str):
             function["description"] = tool["description"]
