@@ -8,6 +8,7 @@ from core.errors import install_error_handlers
 from core.version import VERSION
 from proxy.fronts.api import router as routing_router
 from proxy.fronts.api import status_router
+from proxy.fronts.embeddings_api import router as embeddings_router
 from proxy.fronts.messages.api import router as messages_router
 from proxy.fronts.responses.api import router as responses_router
 
@@ -23,4 +24,5 @@ install_error_handlers(api)
 api.add_router("/v1", routing_router)
 api.add_router("/v1", messages_router)
 api.add_router("/v1", responses_router)
+api.add_router("/v1", embeddings_router)
 api.add_router("", status_router)

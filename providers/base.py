@@ -142,6 +142,13 @@ class Provider(ABC):
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         """Open a streaming request; returns once the upstream accepted it. Raises ProviderError."""
 
+    async def embed(self, body: dict, model: ModelSpec) -> Completion:
+        """An OpenAI embeddings request; the answer as OpenAI's embeddings list. Raises ProviderError:
+        by default an unsupported-feature one, so that fallback moves on to a provider that can."""
+        raise ProviderError(f"Embeddings are not supported by provider '{self.spec.name}' ({self.kind}).",
+                            retryable=True, status=400, error_type="invalid_request_error",
+                            code="unsupported_feature")
+
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""
         try:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
 
 from core.errors import GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
-from providers.base import ChatStream, Completion, StreamEvent, Usage
+from providers.base import ChatStream, Completion, Provider, StreamEvent, Usage
+from providers.specs import ModelSpec
 from proxy.circuit import CircuitBreaker
 from routing.selection import Candidate
 
 # The body for one candidate: the request context's `body_for` (history and strategy may depend on the model).
 BodyFor = Callable[[Candidate], dict]
+# How a whole answer is asked of a provider: a chat completion by default, embeddings for /v1/embeddings.
+Send = Callable[[Provider, dict, ModelSpec], Awaitable[Completion]]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 UNSUPPORTED_FEATURE = "unsupported_feature"  # ProviderError.code: this provider cannot serve the request as asked
@@ -83,15 +86,20 @@ def _note(breaker: CircuitBreaker | None, candidate: Candidate, error: ProviderE
         breaker.record_success(candidate.provider.name)  # it answered, even if to refuse
 
 
+def send_chat(provider: Provider, body: dict, model: ModelSpec) -> Awaitable[Completion]:
+    return provider.complete(body, model)
+
+
 async def complete_with_fallback(
-    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None
+    candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None,
+    send: Send = send_chat,
 ) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed."""
     errors: list[ProviderError] = []
     for candidate in _by_circuit(candidates, breaker):
         started = time.perf_counter()
         try:
-            completion = await provider_for(candidate.provider).complete(body_for(candidate), candidate.model)
+            completion = await send(provider_for(candidate.provider), body_for(candidate), candidate.model)
         except ProviderError as error:
             log.failed(candidate, started, error)
             _note(breaker, candidate, error)

@@ -1,4 +1,4 @@
-"""A pure-ASGI front for the hot path: POST /v1/chat/completions (and /v1/responses) skip Django's machinery.
+"""A pure-ASGI front for the hot path: POST /v1/chat/completions (/v1/responses, /v1/embeddings) skip Django.
 
 Django's ASGI handler costs about a millisecond per request here (request signals and response
 close run through per-request threads, then the middleware chain and ninja's dispatch): more than
@@ -17,6 +17,7 @@ import orjson
 
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
+from proxy.embeddings import handle_embeddings
 from proxy.fronts.bodies import refuse_oversize
 from proxy.fronts.responses.service import handle_responses
 from proxy.pipeline import ChatResult, handle_chat, record_rejection
@@ -25,8 +26,9 @@ logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
+EMBEDDINGS_PATH = "/v1/embeddings"
 # POST paths served here: each a handler of (body, headers, client host) → ChatResult, raising GatewayError.
-HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses}
+HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses, EMBEDDINGS_PATH: handle_embeddings}
 
 
 class ClientDisconnected(Exception):

@@ -93,6 +93,7 @@ def routing_config_export() -> dict[str, Any]:
                 "capabilities": capabilities,
                 "enabled": m.enabled,
                 "fallbacks": [link.fallback.public_id for link in links],
+                **({"kind": m.kind} if m.kind != "chat" else {}),
             }
         )
     roles: dict[str, Any] = {}
@@ -209,6 +210,7 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
                     "supports_json": "json" in m.capabilities,
                     "supports_tools": "tools" in m.capabilities,
                     "supports_vision": "vision" in m.capabilities,
+                    "kind": m.kind,
                     "enabled": m.enabled,
                 },
             )
