@@ -24,12 +24,13 @@ def embedders(routing, gateway):
     from routing.models import Model, ModelFallback
 
     models = {}
+    # The fallback stands for the same model served elsewhere: vectors of two models are not comparable.
     for public_id, upstream_name, price in [("embed-small", "embed-upstream", "0.02"),
-                                            ("embed-backup", "embed-backup-upstream", "0.13")]:
+                                            ("embed-small-mirror", "embed-mirror-upstream", "0.02")]:
         models[public_id] = Model.objects.create(
             public_id=public_id, provider=routing.paid, upstream_name=upstream_name, kind="embedding",
             input_price_per_mtok=Decimal(price), output_price_per_mtok=Decimal(0))
-    ModelFallback.objects.create(model=models["embed-small"], fallback=models["embed-backup"], position=0)
+    ModelFallback.objects.create(model=models["embed-small"], fallback=models["embed-small-mirror"], position=0)
     gateway.sync_config()
     return models
 
@@ -72,12 +73,12 @@ def test_token_arrays_and_dimensions_pass_through(sdk, embedders, upstream):
     assert upstream.stats()["log"][-1]["body"]["input"] == [[1, 2, 3], [4, 5]]
 
 
-def test_a_failing_embedding_model_falls_back(sdk, embedders, upstream):
+def test_a_failing_embedding_provider_falls_back_to_its_mirror(sdk, embedders, upstream):
     upstream.configure(models={"embed-upstream": {"status": 503}})
     raw = sdk.embeddings.with_raw_response.create(model="embed-small", input="x", encoding_format="float")
-    assert raw.headers["x-gateway-model"] == "embed-backup" and raw.headers["x-gateway-attempts"] == "2"
+    assert raw.headers["x-gateway-model"] == "embed-small-mirror" and raw.headers["x-gateway-attempts"] == "2"
     [row] = usage_rows(1)
-    assert row.model == "embed-backup" and [a["status"] for a in row.attempt_log] == [503, 200]
+    assert row.model == "embed-small-mirror" and [a["status"] for a in row.attempt_log] == [503, 200]
 
 
 def test_embedding_and_chat_models_stay_apart(sdk, embedders, gateway):

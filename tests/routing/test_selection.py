@@ -137,3 +137,17 @@ def test_role_without_any_ranking_is_explained():
     snap = snapshot(rankings={})
     with pytest.raises(ModelNotAvailable, match="no ranked models"):
         pick(snap, "auto")
+
+
+def test_embedding_models_serve_only_embedding_requests():
+    snap = snapshot()
+    snap.models["emb"] = model("emb", "paid", kind="embedding", fallbacks=("emb-mirror", "p2"))
+    snap.models["emb-mirror"] = model("emb-mirror", "ent", kind="embedding")
+    snap.rankings["general"] = (RankedModel("emb", "primary"), *snap.rankings["general"])
+    embedding = frozenset({"embedding"})
+    assert pick(snap, "emb", needs=embedding) == ["emb", "emb-mirror"]  # a chat model is no fallback
+    with pytest.raises(ModelNotAvailable, match="use POST /v1/embeddings"):
+        pick(snap, "emb")
+    with pytest.raises(ModelNotAvailable, match="not an embedding model"):
+        pick(snap, "p1", needs=embedding)
+    assert "emb" not in pick(snap, "auto")  # a ranking that lists one by mistake skips it for chat
