@@ -214,6 +214,8 @@ def test_errors_in_openais_shape(sdk, gateway):
     assert caught.value.body["param"] == "tools[0].type" and "web_search" in caught.value.body["message"]
     response = httpx.post(f"{gateway.url}/v1/responses", content=b"{nope", timeout=10)
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
+    assert response.headers["x-request-id"].startswith("gw-")
+    assert [row.status_code for row in usage_rows(3)] == [404, 400, 400]  # refusals are counted too
 
 
 def test_a_failure_mid_stream_ends_with_response_failed(gateway, upstream):
