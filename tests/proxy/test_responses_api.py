@@ -230,6 +230,21 @@ def test_a_failure_mid_stream_ends_with_response_failed(gateway, upstream):
     assert row.status == "error"
 
 
+def test_events_leave_as_they_come_and_a_client_leaving_is_recorded(gateway, upstream):
+    import time
+
+    upstream.configure(default={"chunks": 5, "chunk_delay_ms": 300})
+    started = time.monotonic()
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", timeout=10, json={
+            "model": "fast-model", "stream": True, "input": "one two three four five"}) as response:
+        first_delta = next(line for line in response.iter_lines() if "response.output_text.delta" in line
+                           and line.startswith("data:"))
+        assert time.monotonic() - started < 1.2  # the whole answer takes 1.5 s: this came on its own
+        assert json.loads(first_delta[5:])["delta"]
+    [row] = usage_rows(1, status="client_closed")
+    assert row.model == "fast-model" and row.stream
+
+
 # --- an Anthropic backend ---------------------------------------------------------------------------------
 
 

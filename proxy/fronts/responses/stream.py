@@ -81,9 +81,9 @@ class ResponseStreamBuilder:
         if choice is None:
             return events
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            events += self._text_delta(text)
+        for text in (delta.get("content"), delta.get("refusal")):  # a refusal is told as the answer's text
+            if isinstance(text, str) and text:
+                events += self._text_delta(text)
         for position, call in enumerate(delta.get("tool_calls") or ()):
             if isinstance(call, dict):
                 events += self._call_delta(call, position)
