@@ -75,6 +75,11 @@ def test_codex_code_mode_custom_tool_round_trips():
     assert (item["type"], item["call_id"], item["input"]) == ("custom_tool_call", "call_9", "x()")
 
 
+def test_tool_settings_without_tools_are_not_forwarded():
+    chat = to_chat_request({"model": "m", "input": "hi", "tool_choice": "auto", "parallel_tool_calls": False}).chat
+    assert "tool_choice" not in chat and "parallel_tool_calls" not in chat  # chat APIs refuse them alone
+
+
 @pytest.mark.parametrize(("body", "param"), [
     ({"model": "m", "input": "hi", "tools": [{"type": "web_search"}]}, "tools[0].type"),
     ({"model": "m", "input": "hi", "tools": [WEATHER, {"type": "file_search", "vector_store_ids": []}]},

@@ -82,12 +82,13 @@ def to_chat_request(body: Any, history: list[dict[str, Any]] | None = None) -> T
     chat["messages"] = messages
 
     functions, custom = _tools(tools_in)
-    if functions:
+    tool_choice = _tool_choice(body["tool_choice"]) if body.get("tool_choice") is not None else None
+    if functions:  # chat APIs refuse tool_choice and parallel_tool_calls without tools
         chat["tools"] = functions
-    if "tool_choice" in body and body["tool_choice"] is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+        if tool_choice is not None:
+            chat["tool_choice"] = tool_choice
     for name in PASSED_THROUGH:
-        if body.get(name) is not None:
+        if body.get(name) is not None and (name != "parallel_tool_calls" or functions):
             chat[name] = body[name]
     if body.get("max_output_tokens") is not None:
         if not isinstance(body["max_output_tokens"], int) or isinstance(body["max_output_tokens"], bool):
