@@ -11,6 +11,8 @@ import json
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openai import OpenAI
 from pydantic import BaseModel
 
@@ -303,3 +305,51 @@ def test_through_an_anthropic_backend(sdk, claude):
     blocks = claude.last.body["messages"]
     assert blocks[1]["content"][0]["type"] == "tool_use" and blocks[2]["content"][0]["type"] == "tool_result"
     assert len(usage_rows(4, provider="claude")) == 4
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+FIELDS = st.sampled_from(["model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream",
+                          "max_output_tokens", "previous_response_id", "background", "parallel_tool_calls"])
+ITEM = st.fixed_dictionaries({"type": st.sampled_from(["message", "function_call", "function_call_output",
+                                                       "custom_tool_call", "additional_tools", "reasoning"]) | JSON},
+                             optional={"role": st.sampled_from(["user", "assistant", "developer", "x"]) | JSON,
+                                       "content": JSON, "call_id": JSON, "name": JSON, "arguments": JSON,
+                                       "output": JSON, "tools": JSON, "input": JSON})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, JSON, max_size=6), st.lists(ITEM, max_size=4))
+def test_any_request_translates_or_gets_a_400_naming_the_field(body, items):
+    """Whatever the shape, never an exception other than a 400 (which the front answers in OpenAI's shape)."""
+    for candidate in (body, {**body, "model": "m", "input": items}):
+        try:
+            chat = to_chat_request(candidate).chat
+        except InvalidRequest as error:
+            assert error.message
+        else:
+            assert chat["model"] == candidate["model"] and chat["messages"]
+
+
+CHUNK = st.fixed_dictionaries({}, optional={
+    "model": JSON, "usage": JSON,
+    "choices": st.lists(st.fixed_dictionaries({}, optional={
+        "index": st.just(0) | JSON, "finish_reason": JSON,
+        "delta": st.fixed_dictionaries({}, optional={"content": JSON, "refusal": JSON, "tool_calls": JSON}) | JSON,
+        "message": JSON}), max_size=2)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CHUNK, max_size=5))
+def test_any_upstream_chunks_become_a_well_formed_event_stream(chunks):
+    builder = ResponseStreamBuilder(ResponseEnvelope.for_request({"model": "m"}))
+    events = builder.start()
+    for chunk in chunks:
+        events += builder.feed(chunk)
+    done, response = builder.done()
+    received = sse(b"".join(events + done + [builder.completed_event(response)]))
+    assert [event["sequence_number"] for event in received] == list(range(len(received)))
+    assert received[-1]["type"] in ("response.completed", "response.incomplete")
+    whole = to_response(chunks[0] if chunks else {}, ResponseEnvelope.for_request({"model": "m"}))
+    assert whole["object"] == "response"

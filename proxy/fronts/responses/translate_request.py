@@ -126,6 +126,11 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
         raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
 
 
+def _name(value: Any) -> str | None:
+    """A `type` or `role` as a string, or None: set and dict lookups must not meet a list from the wire."""
+    return value if isinstance(value, str) else None
+
+
 def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -138,7 +143,7 @@ def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
         param = f"input[{index}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"{param} must be an object.", param=param)
-        kind = item.get("type", "message" if "role" in item else None)
+        kind = _name(item.get("type", "message" if "role" in item else None))
         if kind == "message":
             messages.append(_message(item, param))
         elif kind in ("function_call", "custom_tool_call"):
@@ -167,7 +172,7 @@ def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
-    role = MESSAGE_ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    role = MESSAGE_ROLES.get(_name(item.get("role")) or "")
     if role is None:
         raise InvalidRequest(f"{param}.role must be one of user, assistant, system, developer.", param=f"{param}.role")
     content = item.get("content")
@@ -187,7 +192,7 @@ def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
 def _part(part: Any, param: str) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise InvalidRequest(f"{param} must be an object with a 'type'.", param=param)
-    kind = part.get("type")
+    kind = _name(part.get("type"))
     if kind in ("input_text", "output_text", "text", "summary_text"):
         text = part.get("text")
         if not isinstance(text, str):
@@ -259,7 +264,7 @@ def _tools(tools_in: list[tuple[str, int, Any]]) -> tuple[list[dict[str, Any]], 
         param = f"{where}[{index}]"
         if not isinstance(tool, dict):
             raise InvalidRequest(f"{param} must be an object with a 'type'.", param=param)
-        kind = tool.get("type")
+        kind = _name(tool.get("type"))
         if kind == "namespace":
             members = tool.get("tools")
             if not isinstance(members, list):
@@ -307,7 +312,7 @@ def _tool_choice(choice: Any) -> Any:
     if choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict):
-        kind = choice.get("type")
+        kind = _name(choice.get("type"))
         if kind in ("function", "custom") and isinstance(choice.get("name"), str) and choice["name"]:
             return {"type": "function", "function": {"name": choice["name"]}}
         if kind == "allowed_tools" and choice.get("mode") in ("auto", "required"):
