@@ -20,7 +20,7 @@ from core.errors import InvalidRequest
 from proxy.fronts.responses.stream import ResponseStreamBuilder
 from proxy.fronts.responses.translate_request import to_chat_request
 from proxy.fronts.responses.translate_response import ResponseEnvelope, to_response
-from tests.conftest import usage_rows
+from tests.conftest import dedicated_gateway, usage_rows
 from tests.fixture_files import FIXTURES
 from tests.providers.anthropic_loopback import AnthropicLoopback
 
@@ -203,6 +203,15 @@ def test_previous_response_id_continues_a_stored_conversation(sdk, gateway, upst
     fourth = sdk.responses.create(model="fast-model", previous_response_id=third.id, input="Last one")
     assert fourth.status == "completed"
     assert len(upstream.stats()["log"][-1]["body"]["messages"]) == 7
+
+
+def test_a_stored_response_is_continued_on_another_gateway_process(sdk, gateway, upstream, tmp_path):
+    first = sdk.responses.create(model="fast-model", input="My name is Ada")
+    with dedicated_gateway(tmp_path / "second") as second, OpenAI(base_url=second.base_url, api_key="unused",
+                                                                  max_retries=0) as other:
+        follow_up = other.responses.create(model="fast-model", previous_response_id=first.id, input="Who am I?")
+    assert follow_up.status == "completed"
+    assert upstream.stats()["log"][-1]["body"]["messages"][0] == {"role": "user", "content": "My name is Ada"}
 
 
 def test_unstored_or_unknown_previous_response_is_a_400(sdk, gateway):
