@@ -121,8 +121,9 @@ def authenticate(
     return Access(spec)
 
 
-def authorize(access: Access, *, profile: str | None, role: str, model: str, auto: bool) -> str | None:
-    """Check what the request asks for against the key; returns the profile to route with (403 otherwise)."""
+def authorize(access: Access, *, profile: str | None, role: str | None, model: str, auto: bool) -> str | None:
+    """Check what the request asks for against the key; returns the profile to route with (403 otherwise).
+    `role` None: the request has no role (embeddings), so the key's allowed roles do not apply."""
     key = access.key
     if key is None:
         return profile
@@ -133,7 +134,7 @@ def authorize(access: Access, *, profile: str | None, role: str, model: str, aut
                 param="profile", code="profile_not_allowed",
             )
         profile = key.profile
-    if key.allowed_roles and role not in key.allowed_roles:
+    if role is not None and key.allowed_roles and role not in key.allowed_roles:
         raise PermissionDenied(
             f"This key may not use the role '{role}' (allowed: {', '.join(sorted(key.allowed_roles))}).",
             param="role", code="role_not_allowed",

@@ -9,7 +9,9 @@
   provider sends them) and in 1 KiB pieces that split events;
 - `apikeys.access.authenticate` (a valid key among 1,000, and an unknown one) and the in-process
   limiter's `acquire` + `settle` for a key with RPM, TPM and a budget;
-- `usage.services.usage_records_write`: batches of 200 `UsageEvent`s into SQLite, rows per second.
+- `usage.services.usage_records_write`: batches of 200 `UsageEvent`s into SQLite, rows per second;
+- `/v1/responses` translation: Codex's recorded request (tests/fixtures/agents) and a one-line one into
+  a chat request, a completion into a `response`, and chat chunks into typed events (µs per chunk).
 
 Each timing is the best and the median of several repeats of a loop sized to run >= 0.2 s (0.05 s with
 --quick), like `timeit`'s autorange.
@@ -240,6 +242,44 @@ def bench_sse(min_time: float, repeat: int) -> dict:
     return out
 
 
+def bench_responses(min_time: float, repeat: int) -> dict:
+    from proxy.fronts.responses.stream import ResponseStreamBuilder
+    from proxy.fronts.responses.translate_request import to_chat_request
+    from proxy.fronts.responses.translate_response import ResponseEnvelope, to_response
+
+    recorded = ROOT / "tests" / "fixtures" / "agents" / "codex_0.171.0_2.request.json"
+    codex = json.loads(recorded.read_text())["body"]
+    codex["tools"] = [tool for tool in codex["tools"] if tool.get("type") != "web_search"]
+    small = {"model": "auto", "instructions": "Be brief.", "input": "Say hello"}
+    completion = {"id": "c", "model": "m", "choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "Hello there, how can I help?"}}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 8, "total_tokens": 20}}
+    chunks = [{"id": "c", "model": "m", "choices": [{"index": 0, "delta": {"content": f"word{i} "}}]}
+              for i in range(20)]
+    chunks.append({"id": "c", "model": "m", "choices": [], "usage": completion["usage"]})
+
+    def stream_all() -> None:
+        builder = ResponseStreamBuilder(ResponseEnvelope.for_request(small))
+        builder.start()
+        for chunk in chunks:
+            builder.feed(chunk)
+        events, response = builder.done()
+        builder.completed_event(response)
+
+    out = {}
+    for label, body in ((f"Codex turn 2 ({len(codex['input'])} items, {len(codex['tools'])} tools)", codex),
+                        ("one-line input", small)):
+        out[f"to_chat_request, {label}"] = timeit(lambda body=body: to_chat_request(body), min_time=min_time,
+                                                  repeat=repeat)
+    envelope = ResponseEnvelope.for_request(small)
+    out["to_response, one text answer"] = timeit(lambda: to_response(completion, envelope), min_time=min_time,
+                                                 repeat=repeat)
+    result = timeit(stream_all, min_time=min_time, repeat=repeat)
+    result["us_per_event_best"] = round(result["best_us"] / len(chunks), 3)
+    out[f"stream of {len(chunks)} chunks into events"] = result
+    return out
+
+
 def bench_usage_write(batches: int) -> dict:
     from usage.events import UsageEvent
     from usage.models import UsageRecord
@@ -339,10 +379,10 @@ def render(report: dict) -> str:
     lines.append("")
     lines.append("| piece | case | best µs/call | median µs/call |")
     lines.append("|---|---|---:|---:|")
-    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys"):
+    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys", "responses"):
         for case, r in report[section].items():
             if isinstance(r, dict) and "best_us" in r:
-                extra = f" ({r['us_per_event_best']} µs/event)" if "us_per_event_best" in r else ""
+                extra = f" ({r['us_per_event_best']} µs per event)" if "us_per_event_best" in r else ""
                 lines.append(f"| {section} | {case} | {r['best_us']}{extra} | {r['median_us']} |")
     u = report["usage_records_write"]
     lines.append("")
@@ -388,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             "parse_chat_request": bench_parse(min_time, repeat),
             "SSEDecoder.feed": bench_sse(min_time, repeat),
             "keys": bench_keys(min_time, repeat),
+            "responses": bench_responses(min_time, repeat),
             "usage_records_write": bench_usage_write(5 if args.quick else 25),
         }
     finally:

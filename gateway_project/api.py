@@ -9,6 +9,7 @@ from core.errors import install_error_handlers
 from core.version import VERSION
 from proxy.fronts.api import router as routing_router
 from proxy.fronts.api import status_router
+from proxy.fronts.embeddings_api import router as embeddings_router
 from proxy.fronts.messages.api import router as messages_router
 from proxy.fronts.responses.api import router as responses_router
 from research.api import router as research_router
@@ -25,6 +26,7 @@ install_error_handlers(api)
 api.add_router("/v1", routing_router)
 api.add_router("/v1", messages_router)
 api.add_router("/v1", responses_router)
+api.add_router("/v1", embeddings_router)
 api.add_router("", status_router)
 # Staff session (with CSRF on POST) or an admin key; before the admin site in urls.py, which would catch these.
 api.add_router("/admin/research", research_router, auth=staff_or_admin_key_for_writes)

@@ -11,6 +11,10 @@ Replies (shapes and key order follow `shared/fixtures/wire/openai/`):
 - `tools` present (and `tool_choice` not "none", last message not `tool`): a call of the first
   (or the chosen) tool, arguments a deterministic value per required property ("test" for strings).
 - usage: prompt = words in all message contents, completion = words in the reply (x n).
+- `POST /v1/embeddings`: one unit vector per input (string, list of strings, token arrays), derived
+  from a SHA-256 of the input (identical inputs, identical vectors), `dimensions` long (default 8),
+  as floats or base64 (little-endian float32) per `encoding_format`; prompt tokens = words (or token
+  ids). The `status` knob and the fault modes `drop` / `reset` / `hang` apply to it too.
 
 Knobs (defaults, overridden per upstream model name; set at start, by `configure()` or
 `POST /_mock/config`): `latency_ms` (before the headers), `chunks`, `chunk_delay_ms` (before each

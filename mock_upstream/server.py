@@ -244,6 +244,9 @@ class MockUpstream:
         if path == "/chat/completions":
             if req.method == "POST":
                 return self._chat(req)
+        elif path == "/embeddings":
+            if req.method == "POST":
+                return self._embeddings(req)
         elif path == "/models":
             if req.method == "GET":
                 return _json(200, wire.model_list(self._model_ids()), req)
@@ -382,6 +385,30 @@ class MockUpstream:
         last_delay, last = plan[-1]
         plan[-1] = (last_delay, last + LAST_CHUNK)
         return plan
+
+    def _embeddings(self, req: Request) -> Plan:
+        self.requests += 1
+        try:
+            body = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            body = None
+        self.log.append({"method": req.method, "path": req.target, "headers": req.headers, "body": body})
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            return _json(400, wire.error(_BAD_JSON, "invalid_request_error"), req)
+        model = body["model"]
+        self.by_model[model] = self.by_model.get(model, 0) + 1
+        knobs = self.config.resolve(model)
+        latency = knobs["latency_ms"] / 1000
+        if knobs["mode"] in ("hang", "drop", "reset"):
+            return [(latency, {"hang": HANG, "drop": CLOSE, "reset": RESET}[knobs["mode"]])]
+        if knobs["status"] != 200:
+            return [(latency, json_response(knobs["status"], _error_bytes(knobs, knobs["status"], model),
+                                            req.keep_alive))]
+        try:
+            payload = wire.embeddings(body)
+        except ValueError as exc:
+            return _json(400, wire.error(str(exc), "invalid_request_error", "input"), req)
+        return [(latency, json_response(200, orjson.dumps(payload), req.keep_alive))]
 
     def _next_call_id(self) -> str:
         self._call_seq += 1

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import math
 import re
+import struct
 from dataclasses import dataclass
 from typing import Any
 
@@ -332,3 +336,37 @@ def model_object(model_id: str) -> dict[str, Any]:
 
 def model_list(model_ids: list[str]) -> dict[str, Any]:
     return {"object": "list", "data": [model_object(m) for m in model_ids]}
+
+
+DEFAULT_EMBEDDING_DIMENSIONS = 8
+
+
+def embedding_vector(item: Any, dimensions: int) -> list[float]:
+    """A deterministic unit vector for one input (a string or a list of token ids)."""
+    seed = hashlib.sha256(orjson.dumps(item)).digest()
+    raw = [(seed[i % len(seed)] - 127.5) / 127.5 + i / 1000 for i in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [round(v / norm, 6) for v in raw]
+
+
+def embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's embeddings list for a request; raises ValueError for an input it would refuse."""
+    value = body.get("input")
+    if isinstance(value, str) or (isinstance(value, list) and value and all(isinstance(v, int) for v in value)):
+        items: list[Any] = [value]
+    elif isinstance(value, list) and value:
+        items = value
+    else:
+        raise ValueError("'input' must be a string, a list of strings or token arrays")
+    dimensions = body.get("dimensions") if isinstance(body.get("dimensions"), int) else DEFAULT_EMBEDDING_DIMENSIONS
+    data = []
+    tokens = 0
+    for index, item in enumerate(items):
+        vector = embedding_vector(item, dimensions)
+        tokens += count_words(item) if isinstance(item, str) else len(item)
+        encoded: Any = vector
+        if body.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return {"object": "list", "data": data, "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}

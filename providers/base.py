@@ -207,6 +207,13 @@ class Provider(ABC):
         """Open a stream in this provider's own protocol (only for `native_protocols`). Raises ProviderError."""
         raise NotImplementedError
 
+    async def embed(self, body: dict, model: ModelSpec) -> Completion:
+        """An OpenAI embeddings request; the answer as OpenAI's embeddings list. Raises ProviderError:
+        by default an unsupported-feature one, so that fallback moves on to a provider that can."""
+        raise ProviderError(f"Embeddings are not supported by provider '{self.spec.name}' ({self.kind}).",
+                            retryable=True, status=400, error_type="invalid_request_error",
+                            code="unsupported_feature")
+
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""
         try:

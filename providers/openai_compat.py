@@ -61,6 +61,24 @@ class OpenAICompatibleProvider(Provider):
         usage = Usage.from_openai(data.get("usage"))
         return Completion(body=raw, usage=usage, upstream_model=str(data.get("model", "")))
 
+    async def embed(self, body: dict, model: ModelSpec) -> Completion:
+        """Forwarded as sent (`encoding_format` included), the answer back byte for byte."""
+        upstream = {key: value for key, value in body.items() if key not in GATEWAY_FIELDS}
+        upstream["model"] = model.upstream_name
+        request = UpstreamRequest("POST", f"{self.spec.base_url}/embeddings", content=orjson.dumps(upstream),
+                                  headers=self._headers("application/json"))
+        raw = await self.read_answer(await self.send(request), self._status_error)
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                f"Provider '{self.spec.name}' returned a response that is not valid JSON.", retryable=True
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise self._embedded_error(data)
+        return Completion(body=raw, usage=Usage.from_openai(data.get("usage")),
+                          upstream_model=str(data.get("model", "")))
+
     async def stream(self, body: dict, model: ModelSpec) -> ChatStream:
         payload = self._payload(body, model, stream=True)
         response = await self._send(payload, {**self._headers("text/event-stream"), "accept-encoding": "identity"})

@@ -40,6 +40,7 @@ class ModelSpec:
     supports_vision: bool = False
     supports_json: bool = True
     enabled: bool = True
+    kind: str = "chat"  # chat | embedding (routing.models.Model.Kind)
     fallbacks: tuple[str, ...] = ()
     created: int = 0  # unix seconds, shown by /v1/models
 

@@ -23,7 +23,8 @@ import orjson
 
 from core.errors import CandidateSkipped, GatewayError, UpstreamFailed, error_body
 from providers import ProviderError, provider_for
-from providers.base import ChatStream, Completion, NativeRequest, StreamEvent, Usage
+from providers.base import ChatStream, Completion, NativeRequest, Provider, StreamEvent, Usage
+from providers.specs import ModelSpec
 from proxy.circuit import CircuitBreaker
 from proxy.retry import RetryPolicy
 from routing.selection import Candidate
@@ -32,6 +33,8 @@ from routing.selection import Candidate
 NativeFor = Callable[[Candidate], "NativeRequest | None"]
 # The body for one candidate: the request context's `body_for` (history and strategy may depend on the model).
 BodyFor = Callable[[Candidate], dict]
+# How a whole answer is asked of a provider: a chat completion by default, embeddings for /v1/embeddings.
+Send = Callable[[Provider, dict, ModelSpec], Awaitable[Completion]]
 
 DONE_EVENT = b"data: [DONE]\n\n"
 UNSUPPORTED_FEATURE = "unsupported_feature"  # ProviderError.code: this provider cannot serve the request as asked
@@ -138,6 +141,10 @@ def _note(breaker: CircuitBreaker | None, candidate: Candidate, error: ProviderE
         breaker.record_success(candidate.provider.name)  # it answered, even if to refuse
 
 
+def send_chat(provider: Provider, body: dict, model: ModelSpec) -> Awaitable[Completion]:
+    return provider.complete(body, model)
+
+
 Try = Callable[[Candidate], Awaitable[T]]
 
 
@@ -218,7 +225,7 @@ def _deadline_error() -> ProviderError:
 async def complete_with_fallback(
     candidates: list[Candidate], body_for: BodyFor, log: CallLog, breaker: CircuitBreaker | None = None, *,
     policy: RetryPolicy = NO_RETRIES, deadline: float | None = None, gate: CandidateGate | None = None,
-    native_for: NativeFor | None = None,
+    native_for: NativeFor | None = None, send: Send | None = None,
 ) -> Completion:
     """Raises GatewayError: the upstream's own refusal (not retryable) or 502 when all candidates failed.
     `native_for`: the client's request in its own protocol for a candidate, sent as it is if it speaks it."""
@@ -230,7 +237,7 @@ async def complete_with_fallback(
             return await provider.complete_native(native, candidate.model)
         if (refusal := provider.refusal_of(native)) is not None:
             raise refusal
-        return await provider.complete(body_for(candidate), candidate.model)
+        return await (send or send_chat)(provider, body_for(candidate), candidate.model)
 
     return await _dispatch(candidates, attempt, log, breaker, policy, deadline, gate)
 

@@ -184,9 +184,10 @@ def dispatch_options(ctx: RequestContext) -> dict:
     return {"policy": retry_policy, "deadline": retry_policy.deadline_at(ctx.started)}
 
 
-def record_rejection(error: GatewayError) -> None:
-    """A request refused before it could be parsed (e.g. a body over the size limit) still gets its row."""
-    ctx = RequestContext()
+def record_rejection(error: GatewayError, access: Access | None = None) -> None:
+    """A request refused before it could be parsed (e.g. a body over the size limit) still gets its row;
+    `access`: the caller, when the front has identified it already."""
+    ctx = RequestContext(access=access)
     error.headers.update(_gateway_headers(ctx))
     _publish(ctx, status_code=error.status, error=error)
 

@@ -167,14 +167,14 @@ class ModelAdmin(admin.ModelAdmin):
         "capabilities",
         "enabled",
     )
-    list_filter = ("provider", "enabled", "supports_tools", "supports_vision", "supports_json")
+    list_filter = ("provider", "kind", "enabled", "supports_tools", "supports_vision", "supports_json")
     list_editable = ("enabled",)
     list_select_related = ("provider",)
     search_fields = ("public_id", "upstream_name")
     autocomplete_fields = ("provider",)
     readonly_fields = ("updated_at",)
     fieldsets = (
-        (None, {"fields": ("public_id", "provider", "upstream_name", "enabled")}),
+        (None, {"fields": ("public_id", "provider", "upstream_name", "kind", "enabled")}),
         (
             "Limits and prices",
             {"fields": ("context_window", "input_price_per_mtok", "output_price_per_mtok")},

@@ -26,6 +26,7 @@ def model_object(spec: ModelSpec) -> dict:
             "output_per_million": round(spec.output_price_per_token * 1_000_000, 6),
         },
         "capabilities": {"tools": spec.supports_tools, "vision": spec.supports_vision, "json": spec.supports_json},
+        **({"kind": spec.kind} if spec.kind != "chat" else {}),
     }
 
 

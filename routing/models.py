@@ -73,11 +73,19 @@ class Provider(models.Model):
 
 
 class Model(models.Model):
+    class Kind(models.TextChoices):
+        CHAT = "chat", "chat (/v1/chat/completions, /v1/responses, /v1/messages)"
+        EMBEDDING = "embedding", "embedding (/v1/embeddings)"
+
     public_id = models.CharField(
         max_length=200, unique=True, help_text="What clients send as 'model' and what /v1/models lists."
     )
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="models")
     upstream_name = models.CharField(max_length=200, help_text="The model name the provider expects.")
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, default=Kind.CHAT,
+        help_text="Which endpoints it serves: an embedding model answers only /v1/embeddings, and only it does.",
+    )
     context_window = models.PositiveIntegerField(default=0, help_text="Tokens; 0 when unknown.")
     input_price_per_mtok = models.DecimalField(
         "input $/1M tokens", max_digits=12, decimal_places=6, default=0

@@ -25,6 +25,7 @@ from routing.snapshot import ProfileSpec, RoutingSnapshot
 AUTO_MODEL = "auto"  # the model id that routes by role ranking; `auto:<role>` names the role
 
 DEFAULT_ROLE = "general"
+EMBEDDING = "embedding"  # the need of an embeddings request: only embedding models serve it
 ALL_TIERS = ("free", "paid", "enterprise")
 
 
@@ -138,6 +139,9 @@ def unusable_reason(
         return f"provider '{provider.name}' has no API key (set {provider.key_env})"
     if not profile.allows(provider):
         return f"profile '{profile.name}' does not use provider '{provider.name}' ({provider.tier} tier)"
+    if (model.kind == "embedding") != (EMBEDDING in needs):
+        return ("it is an embedding model: use POST /v1/embeddings" if model.kind == "embedding"
+                else "it is not an embedding model")
     missing = [need for need in sorted(needs) if not _supports(model, need)]
     if missing:
         return f"the model does not support {', '.join(missing)}"

@@ -53,6 +53,7 @@ def model_spec(row: Model, fallbacks: tuple[str, ...]) -> ModelSpec:
         supports_vision=row.supports_vision,
         supports_json=row.supports_json,
         enabled=row.enabled,
+        kind=row.kind,
         fallbacks=fallbacks,
         created=int(row.updated_at.timestamp()) if row.updated_at else 0,
     )

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import orjson
 
+from core.tokens import count_tokens_async
 from providers import catalogue
 from providers.base import (
     MAX_ERROR_BODY_BYTES,
@@ -24,6 +25,7 @@ from providers.base import (
     StreamEvent,
     Usage,
 )
+from providers.google import embeddings
 from providers.google.auth import VertexAuthError, tokens, vertex_settings
 from providers.google.request import TranslationError, to_gemini_request
 from providers.google.response import BlockedPrompt, StreamTranslator, completion_from_gemini
@@ -83,6 +85,39 @@ class GoogleProvider(Provider):
         response = await self.send(request)
         await self.expect_stream(response, lambda r: self._status_error(r, headers))
         return GeminiChatStream(self, response, StreamTranslator(model=model.upstream_name, created=int(time.time())))
+
+    # --- embeddings ---------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _embed_request(self, body: dict, model: ModelSpec) -> tuple[str, dict]:
+        """(method, payload) of an embeddings request. Raises TranslationError."""
+
+    @abstractmethod
+    def _embed_vectors(self, data: object) -> tuple[list[list[float]], int | None]:
+        """(vectors, input tokens or None when the answer has no count). Raises ValueError."""
+
+    async def embed(self, body: dict, model: ModelSpec) -> Completion:
+        try:
+            method, payload = self._embed_request(body, model)
+        except TranslationError as exc:
+            raise self.translation_error(exc) from None
+        url, headers = await self._endpoint(model, method)
+        response = await self.send(UpstreamRequest("POST", url, content=orjson.dumps(payload), headers=headers))
+        raw = await self.read_answer(response, lambda r: self._status_error(r, headers))
+        try:
+            data = orjson.loads(raw)
+            vectors, counted = self._embed_vectors(data)
+        except (orjson.JSONDecodeError, ValueError):
+            raise ProviderError(f"Provider '{self.spec.name}' returned no embeddings.", retryable=True,
+                                code="upstream_bad_response") from None
+        tokens_in = counted
+        if tokens_in is None:  # the Gemini API reports none: count the input the way the gateway counts
+            tokens_in = sum([await count_tokens_async(text) for text in embeddings.input_texts(body)])
+        answer = embeddings.openai_embeddings(vectors, model=model.upstream_name, prompt_tokens=tokens_in,
+                                              encoding_format=body.get("encoding_format"))
+        return Completion(body=orjson.dumps(answer),
+                          usage=Usage(tokens_in, 0, tokens_in, estimated=counted is None),
+                          upstream_model=model.upstream_name)
 
     # --- errors -------------------------------------------------------------------------------------
 
@@ -149,6 +184,13 @@ class GeminiProvider(GoogleProvider):
             headers["x-goog-api-key"] = self.spec.api_key
         return f"{base}/{gemini_model_path(model.upstream_name)}:{method}", headers
 
+    def _embed_request(self, body: dict, model: ModelSpec) -> tuple[str, dict]:
+        path = gemini_model_path(model.upstream_name)
+        return "batchEmbedContents", embeddings.to_batch_embed_request(body, path)
+
+    def _embed_vectors(self, data: object) -> tuple[list[list[float]], int | None]:
+        return embeddings.vectors_from_batch_embed(data), None
+
 
 class VertexProvider(GoogleProvider):
     """Vertex AI: `{base}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}`."""
@@ -180,6 +222,12 @@ class VertexProvider(GoogleProvider):
         headers = {"content-type": "application/json", "user-agent": "llm-gateway/0.1",
                    "authorization": f"Bearer {token}"}
         return url, headers
+
+    def _embed_request(self, body: dict, model: ModelSpec) -> tuple[str, dict]:
+        return "predict", embeddings.to_predict_request(body)
+
+    def _embed_vectors(self, data: object) -> tuple[list[list[float]], int | None]:
+        return embeddings.vectors_from_predict(data)
 
     def _unusable(self, what: str) -> ProviderError:
         return ProviderError(f"Provider '{self.spec.name}' (Vertex AI) is not configured: {what}.", retryable=True,

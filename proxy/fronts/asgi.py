@@ -1,4 +1,5 @@
-"""A pure-ASGI front for the hot path: POST /v1/chat/completions, /v1/responses and /v1/messages bypass Django.
+"""A pure-ASGI front for the hot path: POST /v1/chat/completions, /v1/responses, /v1/embeddings and
+/v1/messages bypass Django.
 
 Django's ASGI handler costs about a millisecond per request here (request signals and response
 close run through per-request threads, then the middleware chain and ninja's dispatch): more than
@@ -18,6 +19,7 @@ import orjson
 
 from core import draining, lifecycle
 from core.errors import GatewayError, PayloadTooLarge, error_body
+from proxy.embeddings import handle_embeddings
 from proxy.fronts.bodies import refuse_oversize
 from proxy.fronts.messages.serve import MessagesAnswer, error_answer, serve_message
 from proxy.fronts.responses.service import handle_responses
@@ -27,8 +29,9 @@ logger = logging.getLogger(__name__)
 
 CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
+EMBEDDINGS_PATH = "/v1/embeddings"
 # POST paths served here: each a handler of (body, headers, client host) → ChatResult, raising GatewayError.
-HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses}
+HANDLERS = {CHAT_PATH: handle_chat, RESPONSES_PATH: handle_responses, EMBEDDINGS_PATH: handle_embeddings}
 MESSAGES_PATH = "/v1/messages"  # Anthropic's protocol end to end, errors included: its own server function
 
 

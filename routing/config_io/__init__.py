@@ -94,6 +94,7 @@ def routing_config_export() -> dict[str, Any]:
                 "capabilities": capabilities,
                 "enabled": m.enabled,
                 "fallbacks": [link.fallback.public_id for link in links],
+                **({"kind": m.kind} if m.kind != "chat" else {}),
             }
         )
     roles: dict[str, Any] = {}
@@ -218,6 +219,7 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
                     "supports_json": "json" in m.capabilities,
                     "supports_tools": "tools" in m.capabilities,
                     "supports_vision": "vision" in m.capabilities,
+                    "kind": m.kind,
                     "enabled": m.enabled,
                 },
             )

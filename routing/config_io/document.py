@@ -30,6 +30,7 @@ from routing.models import (
 FORMAT_VERSION = 1
 CANONICAL_ROLES: tuple[str, ...] = tuple(RoleName.values)
 CAPABILITIES: tuple[str, ...] = ("json", "tools", "vision")
+MODEL_KINDS: tuple[str, ...] = ("chat", "embedding")
 PROVIDER_KINDS: tuple[str, ...] = tuple(Provider.Kind.values)
 TIERS: tuple[str, ...] = tuple(Provider.Tier.values)
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -122,6 +123,7 @@ class ModelDoc:
     capabilities: tuple[str, ...]
     enabled: bool
     fallbacks: tuple[str, ...]
+    kind: str = "chat"  # written only when not chat: documents without embedding models stay byte-stable
 
 
 @dataclass(frozen=True)
@@ -199,6 +201,7 @@ class RoutingDoc:
                     "capabilities": sorted(m.capabilities),
                     "enabled": m.enabled,
                     "fallbacks": list(m.fallbacks),
+                    **({"kind": m.kind} if m.kind != "chat" else {}),
                 }
                 for m in sorted(self.models, key=lambda m: m.id)
             ],
@@ -482,6 +485,7 @@ def _parse_models(check: Checker, value: Any, provider_names: set[str]) -> list[
                 "capabilities",
                 "enabled",
                 "fallbacks",
+                "kind",
             ),
         )
         if row is None:
@@ -516,6 +520,7 @@ def _parse_models(check: Checker, value: Any, provider_names: set[str]) -> list[
                 check.fail(cap_path, f"duplicate capability {cap!r}")
             capabilities.append(cap)
         enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
+        kind = check.choice(row.get("kind", "chat"), f"{path}.kind", MODEL_KINDS, "model kind")
         fallbacks: list[str] = []
         for fb_index, fallback in enumerate(check.list_of(row.get("fallbacks", []), f"{path}.fallbacks")):
             fb_path = f"{path}.fallbacks[{fb_index}]"
@@ -539,6 +544,7 @@ def _parse_models(check: Checker, value: Any, provider_names: set[str]) -> list[
                     tuple(capabilities),
                     enabled,
                     tuple(fallbacks),
+                    kind or "chat",
                 )
             )
         elif model_id is not None:

@@ -80,11 +80,29 @@ def scripted(gateway, routing):
     server.close()
 
 
-def run_codex(gateway, tmp_path: Path, model: str, *, web_search: bool = False) -> subprocess.CompletedProcess:
+def run_codex(gateway, tmp_path: Path, model: str, *, web_search: bool = False,
+              built_in_provider: bool = False) -> subprocess.CompletedProcess:
+    """`codex exec` in a scratch dir holding hello.txt, with a fresh CODEX_HOME; the gateway as a custom
+    provider, or (`built_in_provider`) as the base URL of Codex's own `openai` provider."""
     work, home, codex_home = tmp_path / "work", tmp_path / "home", tmp_path / "codex"
     for directory in (work, home, codex_home):
         directory.mkdir()
     (work / "hello.txt").write_text(FILE_TEXT + "\n")
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TERM": "dumb", "CODEX_HOME": str(codex_home),
+           "GATEWAY_KEY": "any-value-in-local-mode", "CODEX_API_KEY": "any-value-in-local-mode"}
+    command = [str(CODEX), "exec", "--skip-git-repo-check", "-s", "read-only"]
+    if built_in_provider:
+        (codex_home / "config.toml").write_text(f"""
+model = "{model}"
+web_search = "disabled"
+[analytics]
+enabled = false
+[features]
+plugins = false
+""")
+        command += ["-c", f'openai_base_url="{gateway.base_url}"']
+        return subprocess.run([*command, "Read hello.txt and tell me what it says"], cwd=work, env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=180)
     (codex_home / "config.toml").write_text(f"""
 model = "{model}"
 model_provider = "gateway"
@@ -104,11 +122,8 @@ enabled = false
 [features]
 plugins = false
 """)
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "TERM": "dumb", "CODEX_HOME": str(codex_home),
-           "GATEWAY_KEY": "any-value-in-local-mode"}
-    return subprocess.run(
-        [str(CODEX), "exec", "--skip-git-repo-check", "-s", "read-only", "Read hello.txt and tell me what it says"],
-        cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    return subprocess.run([*command, "Read hello.txt and tell me what it says"], cwd=work, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(("model", "tool", "arguments"), [SHELL_CALL, CODE_MODE_CALL], ids=["shell", "code-mode"])
@@ -140,3 +155,13 @@ def test_codex_with_web_search_on_is_told_how_to_turn_it_off(gateway, scripted, 
     assert "built-in tool 'web_search' is not supported" in done.stderr
     assert 'web_search = \\"disabled\\"' in done.stderr  # the fix, as Codex prints the error's JSON
     assert scripted.requests_to("/v1/chat/completions") == []
+
+
+def test_codex_built_in_provider_falls_back_from_websocket_to_the_gateways_http(gateway, scripted, tmp_path):
+    """Codex's own `openai` provider tries Responses over WebSocket first, which the gateway does not
+    serve; after its retries (about ten seconds) it uses HTTP and the task completes."""
+    scripted.on("/v1/chat/completions", tool_call(*SHELL_CALL[1:]), FINAL)
+    done = run_codex(gateway, tmp_path, "codex-model", built_in_provider=True)
+    assert done.returncode == 0, f"codex failed:\n{done.stdout}\n{done.stderr}"
+    assert FINAL_TEXT in done.stdout and "Falling back from WebSockets to HTTPS" in done.stderr
+    assert len(usage_rows(2, model="codex-model")) == 2

@@ -11,13 +11,16 @@ import json
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openai import OpenAI
 from pydantic import BaseModel
 
 from core.errors import InvalidRequest
 from proxy.fronts.responses.stream import ResponseStreamBuilder
 from proxy.fronts.responses.translate_request import to_chat_request
 from proxy.fronts.responses.translate_response import ResponseEnvelope, to_response
-from tests.conftest import usage_rows
+from tests.conftest import dedicated_gateway, usage_rows
 from tests.fixture_files import FIXTURES
 from tests.providers.anthropic_loopback import AnthropicLoopback
 
@@ -73,6 +76,11 @@ def test_codex_code_mode_custom_tool_round_trips():
     ]}}], "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
     [item] = to_response(answer, ResponseEnvelope.for_request(body, translation.custom_tools))["output"]
     assert (item["type"], item["call_id"], item["input"]) == ("custom_tool_call", "call_9", "x()")
+
+
+def test_tool_settings_without_tools_are_not_forwarded():
+    chat = to_chat_request({"model": "m", "input": "hi", "tool_choice": "auto", "parallel_tool_calls": False}).chat
+    assert "tool_choice" not in chat and "parallel_tool_calls" not in chat  # chat APIs refuse them alone
 
 
 @pytest.mark.parametrize(("body", "param"), [
@@ -197,6 +205,15 @@ def test_previous_response_id_continues_a_stored_conversation(sdk, gateway, upst
     assert len(upstream.stats()["log"][-1]["body"]["messages"]) == 7
 
 
+def test_a_stored_response_is_continued_on_another_gateway_process(sdk, gateway, upstream, tmp_path):
+    first = sdk.responses.create(model="fast-model", input="My name is Ada")
+    with dedicated_gateway(tmp_path / "second") as second, OpenAI(base_url=second.base_url, api_key="unused",
+                                                                  max_retries=0) as other:
+        follow_up = other.responses.create(model="fast-model", previous_response_id=first.id, input="Who am I?")
+    assert follow_up.status == "completed"
+    assert upstream.stats()["log"][-1]["body"]["messages"][0] == {"role": "user", "content": "My name is Ada"}
+
+
 def test_unstored_or_unknown_previous_response_is_a_400(sdk, gateway):
     unstored = sdk.responses.create(model="fast-model", input="hi", store=False)
     for previous in (unstored.id, "resp_nope"):
@@ -214,6 +231,8 @@ def test_errors_in_openais_shape(sdk, gateway):
     assert caught.value.body["param"] == "tools[0].type" and "web_search" in caught.value.body["message"]
     response = httpx.post(f"{gateway.url}/v1/responses", content=b"{nope", timeout=10)
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
+    assert response.headers["x-request-id"].startswith("gw-")
+    assert [row.status_code for row in usage_rows(3)] == [404, 400, 400]  # refusals are counted too
 
 
 def test_a_failure_mid_stream_ends_with_response_failed(gateway, upstream):
@@ -224,8 +243,26 @@ def test_a_failure_mid_stream_ends_with_response_failed(gateway, upstream):
     assert received[0]["type"] == "response.created" and received[-1]["type"] == "response.failed"
     assert received[-1]["response"]["status"] == "failed" and received[-1]["response"]["error"]["message"]
     assert "response.completed" not in [event["type"] for event in received]
-    [row] = usage_rows(1)
-    assert row.status == "error"
+    with OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0) as sdk:
+        with pytest.raises(RuntimeError, match="response.completed"), sdk.responses.stream(
+                model="fast-model", input="a b c d e f") as stream:
+            stream.get_final_response()  # the SDK never takes the cut answer for a whole one
+    assert [row.status for row in usage_rows(2)] == ["error", "error"]
+
+
+def test_events_leave_as_they_come_and_a_client_leaving_is_recorded(gateway, upstream):
+    import time
+
+    upstream.configure(default={"chunks": 5, "chunk_delay_ms": 300})
+    started = time.monotonic()
+    with httpx.stream("POST", f"{gateway.url}/v1/responses", timeout=10, json={
+            "model": "fast-model", "stream": True, "input": "one two three four five"}) as response:
+        first_delta = next(line for line in response.iter_lines() if "response.output_text.delta" in line
+                           and line.startswith("data:"))
+        assert time.monotonic() - started < 1.2  # the whole answer takes 1.5 s: this came on its own
+        assert json.loads(first_delta[5:])["delta"]
+    [row] = usage_rows(1, status="client_closed")
+    assert row.model == "fast-model" and row.stream
 
 
 # --- an Anthropic backend ---------------------------------------------------------------------------------
@@ -277,3 +314,51 @@ def test_through_an_anthropic_backend(sdk, claude):
     blocks = claude.last.body["messages"]
     assert blocks[1]["content"][0]["type"] == "tool_use" and blocks[2]["content"][0]["type"] == "tool_result"
     assert len(usage_rows(4, provider="claude")) == 4
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=20)
+FIELDS = st.sampled_from(["model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream",
+                          "max_output_tokens", "previous_response_id", "background", "parallel_tool_calls"])
+ITEM = st.fixed_dictionaries({"type": st.sampled_from(["message", "function_call", "function_call_output",
+                                                       "custom_tool_call", "additional_tools", "reasoning"]) | JSON},
+                             optional={"role": st.sampled_from(["user", "assistant", "developer", "x"]) | JSON,
+                                       "content": JSON, "call_id": JSON, "name": JSON, "arguments": JSON,
+                                       "output": JSON, "tools": JSON, "input": JSON})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(FIELDS, JSON, max_size=6), st.lists(ITEM, max_size=4))
+def test_any_request_translates_or_gets_a_400_naming_the_field(body, items):
+    """Whatever the shape, never an exception other than a 400 (which the front answers in OpenAI's shape)."""
+    for candidate in (body, {**body, "model": "m", "input": items}):
+        try:
+            chat = to_chat_request(candidate).chat
+        except InvalidRequest as error:
+            assert error.message
+        else:
+            assert chat["model"] == candidate["model"] and chat["messages"]
+
+
+CHUNK = st.fixed_dictionaries({}, optional={
+    "model": JSON, "usage": JSON,
+    "choices": st.lists(st.fixed_dictionaries({}, optional={
+        "index": st.just(0) | JSON, "finish_reason": JSON,
+        "delta": st.fixed_dictionaries({}, optional={"content": JSON, "refusal": JSON, "tool_calls": JSON}) | JSON,
+        "message": JSON}), max_size=2)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CHUNK, max_size=5))
+def test_any_upstream_chunks_become_a_well_formed_event_stream(chunks):
+    builder = ResponseStreamBuilder(ResponseEnvelope.for_request({"model": "m"}))
+    events = builder.start()
+    for chunk in chunks:
+        events += builder.feed(chunk)
+    done, response = builder.done()
+    received = sse(b"".join(events + done + [builder.completed_event(response)]))
+    assert [event["sequence_number"] for event in received] == list(range(len(received)))
+    assert received[-1]["type"] in ("response.completed", "response.incomplete")
+    whole = to_response(chunks[0] if chunks else {}, ResponseEnvelope.for_request({"model": "m"}))
+    assert whole["object"] == "response"

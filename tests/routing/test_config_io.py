@@ -144,6 +144,19 @@ def test_import_maps_fields_onto_the_rows():
     assert Provider.objects.get(name="ollama").api_key_env == ""
 
 
+@pytest.mark.django_db
+def test_shipped_embedding_models_import_with_their_kind_and_no_fallbacks():
+    routing_config_import(shipped())
+    embedders = Model.objects.filter(kind=Model.Kind.EMBEDDING)
+    assert {m.public_id for m in embedders} >= {"text-embedding-3-small", "gemini-embedding-001"}
+    # Vectors of two models are not comparable: an embedding model must not fall back to another model.
+    assert not ModelFallback.objects.filter(model__in=embedders).exists()
+    assert Model.objects.get(public_id="text-embedding-3-small").input_price_per_mtok == Decimal("0.02")
+    exported = routing_config_export()
+    small = exported["models"][model_index(exported, "text-embedding-3-small")]
+    assert small["kind"] == "embedding" and "kind" not in exported["models"][model_index(exported, "gpt-4o")]
+
+
 # --- Idempotency and round trips ---------------------------------------------------------------------
 
 
@@ -357,6 +370,7 @@ INVALID = {
     "bad version": (_set(("version",), 2), "version: unsupported version 2"),
     "roles not a mapping": (_set(("roles",), []), "roles: expected an object"),
     "enabled not a boolean": (_set(("models", 0, "enabled"), "yes"), "models[0].enabled: expected true or false"),
+    "bad model kind": (_set(("models", 0, "kind"), "audio"), "models[0].kind: unknown model kind 'audio'"),
 }
 
 

@@ -162,3 +162,17 @@ def test_each_candidate_says_why_it_is_there():
         ("e1", "fallback", "fallback #2 of 'p1'"),
     ]
     assert reasons(snap, "p1", profile="paid-only")[1:] == [("p2", "fallback", "fallback #1 of 'p1'")]
+
+
+def test_embedding_models_serve_only_embedding_requests():
+    snap = snapshot()
+    snap.models["emb"] = model("emb", "paid", kind="embedding", fallbacks=("emb-mirror", "p2"))
+    snap.models["emb-mirror"] = model("emb-mirror", "ent", kind="embedding")
+    snap.rankings["general"] = (RankedModel("emb", "primary"), *snap.rankings["general"])
+    embedding = frozenset({"embedding"})
+    assert pick(snap, "emb", needs=embedding) == ["emb", "emb-mirror"]  # a chat model is no fallback
+    with pytest.raises(ModelNotAvailable, match="use POST /v1/embeddings"):
+        pick(snap, "emb")
+    with pytest.raises(ModelNotAvailable, match="not an embedding model"):
+        pick(snap, "p1", needs=embedding)
+    assert "emb" not in pick(snap, "auto")  # a ranking that lists one by mistake skips it for chat

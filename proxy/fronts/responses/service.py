@@ -21,7 +21,7 @@ from core.errors import GatewayError, InvalidRequest
 from proxy.fronts.responses.stream import ResponseStreamBuilder, responses_events
 from proxy.fronts.responses.translate_request import Translation, to_chat_request
 from proxy.fronts.responses.translate_response import ResponseEnvelope, chat_messages_of, to_response
-from proxy.pipeline import SSE_HEADERS, ChatResult, handle_chat
+from proxy.pipeline import SSE_HEADERS, ChatResult, handle_chat, record_rejection
 from stored_responses.selectors import stored_messages
 from stored_responses.services import stored_response_create
 
@@ -35,13 +35,12 @@ async def handle_responses(
     if access is None:
         access = await authenticate_request(headers, client_host)
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    history = await _history(body.get("previous_response_id"), access)
-    translation = to_chat_request(body, history)
+        body = _json_object(raw)
+        history = await _history(body.get("previous_response_id"), access)
+        translation = to_chat_request(body, history)
+    except GatewayError as error:
+        record_rejection(error, access)  # refused before the pipeline: the row is written here
+        raise
     result = await handle_chat(orjson.dumps(translation.chat), headers, client_host, access=access)
     envelope = ResponseEnvelope.for_request(body, translation.custom_tools)
     store = body.get("store", True) is not False
@@ -63,6 +62,16 @@ async def handle_responses(
     response = to_response(completion, envelope)
     await keep(response)
     return ChatResult(status=result.status, headers=result.headers, body=orjson.dumps(response))
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"The request body is not valid JSON ({exc}).") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body
 
 
 async def _history(previous_id: Any, access: Access) -> list[dict[str, Any]] | None:

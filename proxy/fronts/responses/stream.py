@@ -12,6 +12,7 @@ event ends the stream with `response.failed`: never a cut stream that looks comp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,9 @@ from proxy.fronts.responses.translate_response import (
 )
 
 INCOMPLETE = "The upstream stream ended before the answer was complete."
+UNTRANSLATABLE = "The upstream sent an event the gateway could not translate."
+
+logger = logging.getLogger(__name__)
 
 
 def sse_event(data: dict[str, Any]) -> bytes:
@@ -81,10 +85,11 @@ class ResponseStreamBuilder:
         if choice is None:
             return events
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
-        text = delta.get("content")
-        if isinstance(text, str) and text:
-            events += self._text_delta(text)
-        for position, call in enumerate(delta.get("tool_calls") or ()):
+        for text in (delta.get("content"), delta.get("refusal")):  # a refusal is told as the answer's text
+            if isinstance(text, str) and text:
+                events += self._text_delta(text)
+        calls = delta.get("tool_calls")
+        for position, call in enumerate(calls if isinstance(calls, list) else ()):
             if isinstance(call, dict):
                 events += self._call_delta(call, position)
         if choice.get("finish_reason"):
@@ -97,7 +102,7 @@ class ResponseStreamBuilder:
         events = self.start() + self._close_text()
         for call in sorted(self._calls.values(), key=lambda c: c.output_index):
             events += self._close_call(call)
-        reason = INCOMPLETE_REASONS.get(self._finish_reason)
+        reason = INCOMPLETE_REASONS.get(self._finish_reason) if isinstance(self._finish_reason, str) else None
         response = self.envelope.response(
             status="incomplete" if reason else "completed", output=[item for item in self.output if item],
             model=self._model, usage=response_usage(self._usage), incomplete_reason=reason)
@@ -228,7 +233,14 @@ async def responses_events(
                     ended = True
                     yield b"".join(builder.failed(chunk.get("error") if isinstance(chunk, dict) else None))
                     continue
-                for event in builder.feed(chunk):
+                try:
+                    events = builder.feed(chunk)
+                except Exception:  # a chunk no translation foresaw: fail the response, never cut it silently
+                    logger.exception("could not translate a chunk into Responses events")
+                    ended = True
+                    yield b"".join(builder.failed({"message": UNTRANSLATABLE, "code": "upstream_bad_stream"}))
+                    continue
+                for event in events:
                     yield event
         exhausted = True
         if not ended:

@@ -82,12 +82,13 @@ def to_chat_request(body: Any, history: list[dict[str, Any]] | None = None) -> T
     chat["messages"] = messages
 
     functions, custom = _tools(tools_in)
-    if functions:
+    tool_choice = _tool_choice(body["tool_choice"]) if body.get("tool_choice") is not None else None
+    if functions:  # chat APIs refuse tool_choice and parallel_tool_calls without tools
         chat["tools"] = functions
-    if "tool_choice" in body and body["tool_choice"] is not None:
-        chat["tool_choice"] = _tool_choice(body["tool_choice"])
+        if tool_choice is not None:
+            chat["tool_choice"] = tool_choice
     for name in PASSED_THROUGH:
-        if body.get(name) is not None:
+        if body.get(name) is not None and (name != "parallel_tool_calls" or functions):
             chat[name] = body[name]
     if body.get("max_output_tokens") is not None:
         if not isinstance(body["max_output_tokens"], int) or isinstance(body["max_output_tokens"], bool):
@@ -125,6 +126,11 @@ def _refuse_unsupported(body: dict[str, Any]) -> None:
         raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
 
 
+def _name(value: Any) -> str | None:
+    """A `type` or `role` as a string, or None: set and dict lookups must not meet a list from the wire."""
+    return value if isinstance(value, str) else None
+
+
 def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -137,7 +143,7 @@ def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
         param = f"input[{index}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"{param} must be an object.", param=param)
-        kind = item.get("type", "message" if "role" in item else None)
+        kind = _name(item.get("type", "message" if "role" in item else None))
         if kind == "message":
             messages.append(_message(item, param))
         elif kind in ("function_call", "custom_tool_call"):
@@ -166,7 +172,7 @@ def _input_messages(value: Any, tools_in: list[Any]) -> list[dict[str, Any]]:
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
-    role = MESSAGE_ROLES.get(item.get("role"))  # type: ignore[arg-type]
+    role = MESSAGE_ROLES.get(_name(item.get("role")) or "")
     if role is None:
         raise InvalidRequest(f"{param}.role must be one of user, assistant, system, developer.", param=f"{param}.role")
     content = item.get("content")
@@ -186,7 +192,7 @@ def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
 def _part(part: Any, param: str) -> dict[str, Any]:
     if not isinstance(part, dict):
         raise InvalidRequest(f"{param} must be an object with a 'type'.", param=param)
-    kind = part.get("type")
+    kind = _name(part.get("type"))
     if kind in ("input_text", "output_text", "text", "summary_text"):
         text = part.get("text")
         if not isinstance(text, str):
@@ -258,7 +264,7 @@ def _tools(tools_in: list[tuple[str, int, Any]]) -> tuple[list[dict[str, Any]], 
         param = f"{where}[{index}]"
         if not isinstance(tool, dict):
             raise InvalidRequest(f"{param} must be an object with a 'type'.", param=param)
-        kind = tool.get("type")
+        kind = _name(tool.get("type"))
         if kind == "namespace":
             members = tool.get("tools")
             if not isinstance(members, list):
@@ -306,7 +312,7 @@ def _tool_choice(choice: Any) -> Any:
     if choice in ("auto", "none", "required"):
         return choice
     if isinstance(choice, dict):
-        kind = choice.get("type")
+        kind = _name(choice.get("type"))
         if kind in ("function", "custom") and isinstance(choice.get("name"), str) and choice["name"]:
             return {"type": "function", "function": {"name": choice["name"]}}
         if kind == "allowed_tools" and choice.get("mode") in ("auto", "required"):

@@ -113,7 +113,8 @@ def output_items(message: Any, custom_tools: frozenset[str]) -> list[dict[str, A
     elif isinstance(message.get("refusal"), str) and message["refusal"]:
         items.append({"id": new_id("msg"), "type": "message", "status": "completed", "role": "assistant",
                       "content": [{"type": "refusal", "refusal": message["refusal"]}]})
-    for call in message.get("tool_calls") or ():
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict):
             items.append(call_item(str(call.get("id") or new_id("call")), str(function.get("name") or ""),
@@ -146,7 +147,8 @@ def to_response(completion: Any, envelope: ResponseEnvelope) -> dict[str, Any]:
     completion = completion if isinstance(completion, dict) else {}
     choices = completion.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    reason = INCOMPLETE_REASONS.get(choice.get("finish_reason"))  # type: ignore[arg-type]
+    finish = choice.get("finish_reason")
+    reason = INCOMPLETE_REASONS.get(finish) if isinstance(finish, str) else None
     return envelope.response(
         status="incomplete" if reason else "completed",
         output=output_items(choice.get("message"), envelope.custom_tools),

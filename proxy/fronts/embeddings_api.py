@@ -1,0 +1,51 @@
+"""The documented ninja route for `POST /v1/embeddings` (OpenAPI docs, Django's test client).
+
+Served in production by the pure-ASGI front (`proxy.fronts.asgi`), which calls the same
+`handle_embeddings`; errors raise GatewayError and the one handler renders them in OpenAI's shape.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Router
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.errors import PayloadTooLarge
+from proxy.embeddings import handle_embeddings
+from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.schemas import ErrorResponse
+from proxy.pipeline import record_rejection
+
+router = Router(tags=["OpenAI-compatible"])
+
+
+class EmbeddingsRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(description="An embedding model id from /v1/models (kind: embedding), or '<provider>/<model>'")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="A string, a list of strings, or token arrays (up to 2048 items)")
+    encoding_format: str | None = Field(None, description="float (default) or base64 (little-endian float32)")
+    dimensions: int | None = Field(None, description="Output dimensions, for models that can shorten vectors")
+    user: str | None = None
+
+
+_docs = {"requestBody": {"required": True,
+                         "content": {"application/json": {"schema": EmbeddingsRequest.model_json_schema()}}}}
+
+
+@router.post(
+    "/embeddings", openapi_extra=_docs,
+    response={200: dict, 400: ErrorResponse, 404: ErrorResponse, 413: ErrorResponse, 502: ErrorResponse},
+    summary="Create embeddings (OpenAI-compatible; routed by model to OpenAI-compatible, Gemini or Vertex AI)",
+)
+async def create_embeddings(request: HttpRequest):
+    try:
+        refuse_oversize(request.headers.get("content-length"))
+    except PayloadTooLarge as error:
+        record_rejection(error)
+        raise
+    result = await handle_embeddings(request.body, request.headers, request.META.get("REMOTE_ADDR"))
+    response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
+    for name, value in result.headers.items():
+        response[name] = value
+    return response
