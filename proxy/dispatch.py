@@ -111,6 +111,7 @@ class CandidateGate(Protocol):
 
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
+QUOTA_EXHAUSTED = "quota_exhausted"  # a gate's skip reason: the provider's monthly quota cannot cover the request
 NO_RETRIES = RetryPolicy()
 
 
@@ -278,7 +279,7 @@ class StreamRelay:
         *,
         include_usage: bool,
         outcome: StreamOutcome,
-        on_finish: Callable[[StreamOutcome], None],
+        on_finish: Callable[[StreamOutcome], Awaitable[None] | None],
     ) -> None:
         self._stream = stream
         self._first = first
@@ -334,7 +335,9 @@ class StreamRelay:
         try:
             await self._stream.aclose()
         finally:
-            self._on_finish(self._outcome)
+            result = self._on_finish(self._outcome)
+            if inspect.isawaitable(result):
+                await result
 
 
 def _client_error(error: ProviderError) -> GatewayError:
@@ -344,6 +347,13 @@ def _client_error(error: ProviderError) -> GatewayError:
 
 def _all_failed(errors: list[ProviderError], log: CallLog) -> GatewayError:
     """One error for the client when no candidate answered, with the status that tells it what to do."""
+    if not errors and {a.skipped for a in log.attempts} == {QUOTA_EXHAUSTED}:
+        names = ", ".join(dict.fromkeys(a.provider for a in log.attempts))
+        return GatewayError(
+            f"This month's token quota of {names} cannot cover this request, and no other model may serve it. "
+            "Lower max_tokens, or use a model or profile with a paid tier.",
+            status=429, error_type="insufficient_quota", code=QUOTA_EXHAUSTED, headers={"x-should-retry": "false"},
+        )
     if errors and all(error.code == UNSUPPORTED_FEATURE for error in errors):
         # Nobody could serve the request as asked: the client has to change it, so 400, not 502.
         return GatewayError(" ".join(dict.fromkeys(error.message for error in errors)), code=UNSUPPORTED_FEATURE)

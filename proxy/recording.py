@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apikeys.gate import settle
 from proxy.context import Outcome
+from proxy.quota import QUOTA
 from proxy.route_reason import ROW_LIMIT, describe_route
 from usage.events import UsageEvent
 from usage.state import recorder
@@ -51,3 +52,11 @@ def record_usage_row(outcome: Outcome) -> None:
 def settle_limits(outcome: Outcome) -> None:
     """The key's token estimate is replaced by the upstream's count; the cost joins the month's spend."""
     settle(outcome.ctx.grant, outcome.usage.total_tokens, outcome.cost)
+
+
+def settle_quota(outcome: Outcome) -> None:
+    """The answering provider's quota reservation becomes its real (or estimated) token count."""
+    gate = outcome.ctx.extras.get(QUOTA)
+    if gate is not None:
+        chosen = outcome.ctx.log.chosen
+        gate.settle(chosen.provider.name if chosen else None, outcome.usage.total_tokens)
