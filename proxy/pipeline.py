@@ -31,7 +31,7 @@ from proxy.outcomes import Subscribers
 from proxy.quota import QUOTA, QuotaGate, has_quota
 from proxy.recording import record_usage_row, settle_limits, settle_quota
 from proxy.retry import RetryPolicy
-from proxy.route_reason import describe_route, header_value
+from proxy.route_reason import header_value, request_route
 from proxy.state import circuit_breaker, provider_quotas
 from proxy.token_estimates import estimated_usage, request_tokens
 from routing.selection import is_auto
@@ -204,7 +204,7 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         headers.update(ctx.grant.headers)
     if ctx.role and ctx.chat is not None and (is_auto(ctx.chat.model) or ctx.chat.role):
         headers["x-gateway-role"] = ctx.role
-    reason = describe_route(ctx.candidates, ctx.log)
+    reason = request_route(ctx)
     if reason:
         headers["x-gateway-route-reason"] = header_value(reason)
     chosen = ctx.log.chosen

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apikeys.gate import settle
 from proxy.context import Outcome
 from proxy.quota import QUOTA
-from proxy.route_reason import ROW_LIMIT, describe_route
+from proxy.route_reason import ROW_LIMIT, request_route
 from usage.events import UsageEvent
 from usage.state import recorder
 
@@ -44,7 +44,7 @@ def record_usage_row(outcome: Outcome) -> None:
             status=outcome.status,
             error_type=(getattr(error, "code", None) or getattr(error, "error_type", "")) if error else "",
             error_message=str(getattr(error, "message", error))[:2000] if error else "",
-            route_reason=describe_route(ctx.candidates, ctx.log)[:ROW_LIMIT],
+            route_reason=request_route(ctx)[:ROW_LIMIT],
         )
     )
 
