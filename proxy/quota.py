@@ -57,9 +57,10 @@ class ProviderQuotas:
         self.counters = counters
         self._seeded: dict[str, asyncio.Future] = {}
 
-    async def reserve(self, provider: ProviderSpec, tokens: int) -> tuple[Reservation | None, float]:
+    async def reserve(self, provider: ProviderSpec, tokens: int) -> tuple[Reservation | None, float | None]:
         """Reserve `tokens` of the provider's month; returns the reservation (None: over quota) and the
-        month's total afterwards (reservations included)."""
+        month's total afterwards (reservations included; None when the shared counters could not be reached,
+        in which case the request goes ahead unchecked, as the keys' limits do)."""
         month = current_month(self.counters.clock())
         await self._seed(month)
         limits = Limits(period_limit=provider.monthly_token_quota)
@@ -67,7 +68,8 @@ class ProviderQuotas:
                                             reserve=max(tokens, 1))
         if not state.admitted:
             return None, state.period_used
-        return Reservation(provider.name, month, max(tokens, 1)), state.period_used
+        total = state.period_used if state.window >= 0 else None
+        return Reservation(provider.name, month, max(tokens, 1)), total
 
     def settle(self, reservation: Reservation, actual_tokens: int) -> None:
         """Replace the estimate with what the upstream really used (0: it did not answer)."""
@@ -121,7 +123,8 @@ class QuotaGate:
         if self.tokens is None:
             self.tokens = await self.estimate()
         reservation, total = await self.quotas.reserve(provider, self.tokens)
-        self.remaining[provider.name] = max(int(provider.monthly_token_quota - total), 0)
+        if total is not None:
+            self.remaining[provider.name] = max(int(provider.monthly_token_quota - total), 0)
         if reservation is None:
             return QUOTA_EXHAUSTED
         self.reservations[provider.name] = reservation
@@ -131,7 +134,8 @@ class QuotaGate:
         reservation = self.reservations.pop(candidate.provider.name, None)
         if reservation is not None:
             self.quotas.settle(reservation, 0)
-            self.remaining[reservation.provider] = self.remaining.get(reservation.provider, 0) + reservation.tokens
+            if reservation.provider in self.remaining:
+                self.remaining[reservation.provider] += reservation.tokens
 
     def settle(self, provider: str | None, actual_tokens: int) -> None:
         """After the response: the answering provider's reservation becomes its real count; any other
