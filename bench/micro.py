@@ -12,6 +12,8 @@
 - `usage.services.usage_records_write`: batches of 200 `UsageEvent`s into SQLite, rows per second;
 - `/v1/responses` translation: Codex's recorded request (tests/fixtures/agents) and a one-line one into
   a chat request, a completion into a `response`, and chat chunks into typed events (µs per chunk).
+- `proxy.route_reason.describe_route` + `header_value` for a request that skipped a candidate for its
+  quota, and a free-tier quota's reserve + settle (`proxy.quota`, in-process counters).
 
 Each timing is the best and the median of several repeats of a loop sized to run >= 0.2 s (0.05 s with
 --quick), like `timeit`'s autorange.
@@ -369,6 +371,52 @@ def bench_keys(min_time: float, repeat: int) -> dict:
     }
 
 
+def bench_dispatch_extras(min_time: float, repeat: int) -> dict:
+    import asyncio
+
+    from core.counters import LocalCounters
+    from providers.specs import ModelSpec, ProviderSpec
+    from proxy.dispatch import CallLog
+    from proxy.quota import ProviderQuotas, current_month
+    from proxy.route_reason import describe_route, header_value
+    from routing.selection import Candidate
+
+    free = ProviderSpec("nanogpt", "openai_compatible", "http://x", "free", 60, True, "", monthly_token_quota=10**12)
+    paid = ProviderSpec("openai", "openai_compatible", "http://y", "paid", 60, True, "")
+    candidates = [
+        Candidate(ModelSpec("free-model", "nanogpt", "f"), free, "free_tier",
+                  "role 'implementation' ranking #3 (free-tier alternative: no cost, free tier first in profile "
+                  "'personal')"),
+        Candidate(ModelSpec("gpt-4.1", "openai", "gpt-4.1"), paid, "primary",
+                  "role 'implementation' ranking #1 (primary: strongest on SWE-bench among the paid models)"),
+    ]
+    log = CallLog()
+    log.skipped(candidates[0], "quota_exhausted")
+    log.succeeded(candidates[1], time.perf_counter())
+
+    quotas = ProviderQuotas(LocalCounters())
+    loop = asyncio.new_event_loop()
+    seeded = loop.create_future()
+    seeded.set_result(None)
+    quotas._seeded[current_month(time.time())] = seeded  # the month's seed from the usage rows: done
+
+    def reserve_and_settle() -> None:
+        admission = quotas.reserve(free, 1500)  # never suspends: drive the coroutine without a loop
+        try:
+            admission.send(None)
+        except StopIteration as done:
+            quotas.settle(done.value[0], 900)
+
+    try:
+        return {
+            "describe_route + header_value (1 skipped, 1 answered)": timeit(
+                lambda: header_value(describe_route(candidates, log)), min_time=min_time, repeat=repeat),
+            "quota reserve + settle (in-process)": timeit(reserve_and_settle, min_time=min_time, repeat=repeat),
+        }
+    finally:
+        loop.close()
+
+
 def render(report: dict) -> str:
     lines = [f"# Hot-path micro-benchmarks — {report['date']}", ""]
     c = report["conditions"]
@@ -379,8 +427,9 @@ def render(report: dict) -> str:
     lines.append("")
     lines.append("| piece | case | best µs/call | median µs/call |")
     lines.append("|---|---|---:|---:|")
-    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys", "responses"):
-        for case, r in report[section].items():
+    for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys", "responses",
+                    "dispatch extras"):
+        for case, r in report.get(section, {}).items():
             if isinstance(r, dict) and "best_us" in r:
                 extra = f" ({r['us_per_event_best']} µs per event)" if "us_per_event_best" in r else ""
                 lines.append(f"| {section} | {case} | {r['best_us']}{extra} | {r['median_us']} |")
@@ -429,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             "SSEDecoder.feed": bench_sse(min_time, repeat),
             "keys": bench_keys(min_time, repeat),
             "responses": bench_responses(min_time, repeat),
+            "dispatch extras": bench_dispatch_extras(min_time, repeat),
             "usage_records_write": bench_usage_write(5 if args.quick else 25),
         }
     finally:

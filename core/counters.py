@@ -135,6 +135,10 @@ class LocalCounters:
     def used(self, subject: str, period: str) -> float:
         return self._totals.get((subject, period), 0.0)
 
+    async def period_total(self, subject: str, period: str) -> float | None:
+        """The period's total (reservations included); None when the counters cannot be read."""
+        return self.used(subject, period)
+
     async def aclose(self) -> None:
         return None
 
@@ -226,6 +230,16 @@ class RedisCounters:
             logger.warning("could not seed limit counters in Redis", exc_info=True)
         finally:
             client.close()
+
+    async def period_total(self, subject: str, period: str) -> float | None:
+        """The period's total (reservations included); None when Redis cannot be read."""
+        try:
+            client, _, _ = self._client()
+            value = await client.get(_total_key(subject, period))
+        except Exception:
+            self._warn("could not read a period total from Redis")
+            return None
+        return float(value) if value is not None else 0.0
 
     async def acquire(self, subject: str, limits: Limits, *, tokens: int, period: str, reserve: float = 0.0
                       ) -> CounterState:

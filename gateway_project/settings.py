@@ -253,7 +253,10 @@ PORT = env_int("PORT", 8090, minimum=1)
 # finish (core.draining; uvicorn: --timeout-graceful-shutdown), then flushes usage rows and exits.
 GATEWAY_SHUTDOWN_GRACE_SECONDS = env_int("GATEWAY_SHUTDOWN_GRACE_SECONDS", 20, minimum=0)
 ACTIVE_PROFILE = env_str("ACTIVE_PROFILE", "personal")
+# Monthly token quota of the provider named 'nanogpt' (when its row sets none; 0: none). Other providers: admin.
 NANOGPT_MONTHLY_QUOTA = env_int("NANOGPT_MONTHLY_QUOTA", 60000, minimum=0)
+# A quota'd provider reserves the prompt's tokens plus max_tokens, or this many when the request sets none.
+GATEWAY_QUOTA_DEFAULT_COMPLETION_TOKENS = env_int("GATEWAY_QUOTA_DEFAULT_COMPLETION_TOKENS", 4096, minimum=1)
 
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 20 * 1024 * 1024, minimum=1024)
 GATEWAY_MAX_MESSAGES = env_int("GATEWAY_MAX_MESSAGES", 5000, minimum=1)

@@ -56,7 +56,10 @@ class Usage:
         cached = _as_int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else 0
         reasoning = (_as_int(completion_details.get("reasoning_tokens"))
                      if isinstance(completion_details, dict) else 0)
-        return cls(prompt, completion, total, cached_tokens=cached, reasoning_tokens=reasoning)
+        # Anthropic's cache writes, which providers.anthropic adds beside OpenAI's fields (as LiteLLM does).
+        written = _as_int(usage.get("cache_creation_input_tokens"))
+        return cls(prompt, completion, total, cached_tokens=cached, cache_creation_tokens=written,
+                   reasoning_tokens=reasoning)
 
 
 def _as_int(value: Any) -> int:

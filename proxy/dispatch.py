@@ -116,6 +116,7 @@ class CandidateGate(Protocol):
 
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
+QUOTA_EXHAUSTED = "quota_exhausted"  # a gate's skip reason: the provider's monthly quota cannot cover the request
 NO_RETRIES = RetryPolicy()
 
 
@@ -313,7 +314,7 @@ class StreamRelay:
         *,
         include_usage: bool,
         outcome: StreamOutcome,
-        on_finish: Callable[[StreamOutcome], None],
+        on_finish: Callable[[StreamOutcome], Awaitable[None] | None],
     ) -> None:
         self._stream = stream
         self._first = first
@@ -384,7 +385,9 @@ class StreamRelay:
         try:
             await self._stream.aclose()
         finally:
-            self._on_finish(self._outcome)
+            result = self._on_finish(self._outcome)
+            if inspect.isawaitable(result):
+                await result
 
 
 def _client_error(error: ProviderError) -> GatewayError:
@@ -394,6 +397,13 @@ def _client_error(error: ProviderError) -> GatewayError:
 
 def _all_failed(errors: list[ProviderError], log: CallLog, skips: Sequence[CandidateSkipped] = ()) -> GatewayError:
     """One error for the client when no candidate answered, with the status that tells it what to do."""
+    if not errors and {a.skipped for a in log.attempts} == {QUOTA_EXHAUSTED}:
+        names = ", ".join(dict.fromkeys(a.provider for a in log.attempts))
+        return GatewayError(
+            f"This month's token quota of {names} cannot cover this request, and no other model may serve it. "
+            "Lower max_tokens, or use a model or profile with a paid tier.",
+            status=429, error_type="insufficient_quota", code=QUOTA_EXHAUSTED, headers={"x-should-retry": "false"},
+        )
     if skips and not errors:  # none was even tried: the client has to change the request
         return GatewayError(" ".join(dict.fromkeys(skip.message for skip in skips)), status=skips[0].status,
                             code=skips[0].code)

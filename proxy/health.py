@@ -10,7 +10,8 @@ from context.state import recorder as context_recorder
 from core.background import run_read
 from core.version import VERSION
 from mcp_bridge.state import status_report as mcp_status_report
-from proxy.state import circuit_breaker
+from proxy.quota import warning_level
+from proxy.state import circuit_breaker, provider_quotas
 from routing.snapshot import RoutingSnapshot
 from usage.selectors import tokens_used_this_month
 from usage.state import recorder
@@ -32,9 +33,38 @@ async def health_report() -> dict:
     return {"status": "ok" if database == "ok" else "degraded", "database": database}
 
 
+async def quota_report(snapshot: RoutingSnapshot) -> list[dict]:
+    """Every provider with a monthly token quota: used (reservations in flight included), remaining, and the
+    highest warning level reached (50/75/90/100 % of the quota), with a sentence for the operator."""
+    report = []
+    for provider in sorted(snapshot.providers.values(), key=lambda p: p.name):
+        quota = provider.monthly_token_quota
+        if not quota:
+            continue
+        used = await provider_quotas.used(provider.name)
+        if used is None:  # the shared counters are unreachable: the committed rows are the next best answer
+            used = await run_read(tokens_used_this_month, provider.name)
+        used = int(used)
+        level = warning_level(used, quota)
+        entry = {"provider": provider.name, "tier": provider.tier, "monthly_tokens": quota, "used_this_month": used,
+                 "remaining": max(quota - used, 0), "percent_used": round(used * 100 / quota, 1),
+                 "exhausted": used >= quota, "warning_level": level, "warning": None}
+        if level is not None:
+            entry["warning"] = (f"{provider.name} has used its monthly quota: requests go to the next tier until the "
+                                "month ends." if level >= 100 else
+                                f"{provider.name} has used over {level}% of its monthly token quota.")
+        report.append(entry)
+    return report
+
+
 async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -> dict:
-    used = await run_read(tokens_used_this_month, QUOTA_PROVIDER)
-    quota = settings.NANOGPT_MONTHLY_QUOTA
+    quotas = await quota_report(snapshot)
+    nanogpt = next((entry for entry in quotas if entry["provider"] == QUOTA_PROVIDER), None)
+    if nanogpt is None:  # no 'nanogpt' row (or its quota set to 0): the setting and the rows, as before
+        quota = settings.NANOGPT_MONTHLY_QUOTA
+        used = await run_read(tokens_used_this_month, QUOTA_PROVIDER)
+        nanogpt = {"provider": QUOTA_PROVIDER, "monthly_tokens": quota, "used_this_month": used,
+                   "remaining": max(quota - used, 0), "exhausted": used >= quota}
     return {
         "version": VERSION,
         "config_version": config_version,
@@ -54,13 +84,9 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
             for provider in sorted(snapshot.providers.values(), key=lambda p: p.name)
         ],
         "models": len(snapshot.models),
-        "quota": {
-            "provider": QUOTA_PROVIDER,
-            "monthly_tokens": quota,
-            "used_this_month": used,
-            "remaining": max(quota - used, 0),
-            "exhausted": used >= quota,
-        },
+        "quota": nanogpt,  # NanoGPT's, kept for existing readers; "quotas" has every quota'd provider
+        "quotas": quotas,
+        "quota_warnings": [entry["warning"] for entry in quotas if entry["warning"]],
         "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
         "context_exchanges_pending": context_recorder.pending,  # conversation turns not yet saved

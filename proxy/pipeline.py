@@ -31,10 +31,12 @@ from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
 from proxy.outcomes import Subscribers
-from proxy.recording import record_usage_row, settle_limits
+from proxy.quota import QUOTA, QuotaGate, has_quota
+from proxy.recording import record_usage_row, settle_limits, settle_quota
 from proxy.retry import RetryPolicy
-from proxy.route_reason import describe_route, header_value
-from proxy.state import circuit_breaker
+from proxy.route_reason import header_value, request_route
+from proxy.state import circuit_breaker, provider_quotas
+from proxy.token_estimates import estimated_usage, request_tokens
 from routing.selection import is_auto
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -112,6 +114,7 @@ outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
 outcomes.subscribe(context_steps.save_exchange, name="context_save", wants_answer=True)
+outcomes.subscribe(settle_quota, name="quota_settle")
 
 
 def load_plugins(modules: list[str]) -> None:
@@ -140,6 +143,7 @@ async def handle_chat(
             return await _stream(ctx)
         completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
                                                   native_for=ctx.native_for, **dispatch_options(ctx))
+        usage = completion.usage or await estimated_usage(ctx, steps.answer_from_body(completion.body))
     except AuthenticationFailed as error:
         error.headers.update(_gateway_headers(ctx))
         raise
@@ -155,7 +159,7 @@ async def handle_chat(
         _publish(ctx, status_code=500, error=error)
         raise
     headers = _gateway_headers(ctx)
-    _publish(ctx, status_code=200, usage=completion.usage, upstream_model=completion.upstream_model,
+    _publish(ctx, status_code=200, usage=usage, upstream_model=completion.upstream_model,
              answer_body=completion.body)
     if settings.GATEWAY_LOG_BODIES:
         log_exchange(ctx.request_id, "response", completion.body)
@@ -165,14 +169,20 @@ async def handle_chat(
 async def _stream(ctx: RequestContext) -> ChatResult:
     stream, first = await open_stream_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
                                                     native_for=ctx.native_for, **dispatch_options(ctx))
-    outcome = StreamOutcome(assemble=outcomes.wants_answers)
+    # Assembled always: an upstream that reports no usage is counted from the answer (the row says estimated).
+    outcome = StreamOutcome(assemble=True)
     upstream_model = stream.upstream_model if stream.native else str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
 
-    def finish(outcome: StreamOutcome) -> None:
+    async def finish(outcome: StreamOutcome) -> None:
         ttft = (outcome.first_byte_at - ctx.started) * 1000 if outcome.first_byte_at else None
-        _publish(ctx, status_code=200, usage=outcome.usage, upstream_model=upstream_model, ttft_ms=ttft,
-                 status=outcome.status, error=outcome.error, overhead_ms=overhead_ms, answer=outcome.answer)
+        usage = outcome.usage
+        try:
+            if usage is None:
+                usage = await estimated_usage(ctx, outcome.answer)
+        finally:  # the row is written whatever happened to the count
+            _publish(ctx, status_code=200, usage=usage, upstream_model=upstream_model, ttft_ms=ttft,
+                     status=outcome.status, error=outcome.error, overhead_ms=overhead_ms, answer=outcome.answer)
 
     headers = {**SSE_HEADERS, **_gateway_headers(ctx)}
     body = StreamRelay(stream, first, include_usage=ctx.chat.include_usage, outcome=outcome, on_finish=finish)
@@ -180,8 +190,12 @@ async def _stream(ctx: RequestContext) -> ChatResult:
 
 
 def dispatch_options(ctx: RequestContext) -> dict:
-    """How dispatch retries and how long it may take, for this request (any front's handler uses it)."""
-    return {"policy": retry_policy, "deadline": retry_policy.deadline_at(ctx.started)}
+    """How dispatch retries, how long it may take and which quotas it checks, for this request (any front's
+    handler uses it)."""
+    gate = None
+    if has_quota(ctx.candidates):
+        gate = ctx.extras[QUOTA] = QuotaGate(provider_quotas, lambda: request_tokens(ctx))
+    return {"policy": retry_policy, "deadline": retry_policy.deadline_at(ctx.started), "gate": gate}
 
 
 def record_rejection(error: GatewayError, access: Access | None = None) -> None:
@@ -207,13 +221,16 @@ def _gateway_headers(ctx: RequestContext) -> dict[str, str]:
         headers["x-gateway-role-source"] = ctx.role_source
         if ctx.role_confidence is not None:
             headers["x-gateway-role-confidence"] = f"{ctx.role_confidence:.2f}"
-    reason = describe_route(ctx.candidates, ctx.log)
+    reason = request_route(ctx)
     if reason:
         headers["x-gateway-route-reason"] = header_value(reason)
     chosen = ctx.log.chosen
     if chosen is not None:
         headers["x-gateway-model"] = chosen.model.public_id
         headers["x-gateway-provider"] = chosen.provider.name
+    gate = ctx.extras.get(QUOTA)
+    if gate is not None:
+        headers.update(gate.headers(chosen))
     if ctx.response_headers:
         headers.update(ctx.response_headers)
     return headers
@@ -240,7 +257,8 @@ def _publish(
         ctx=ctx,
         status_code=status_code,
         usage=usage,
-        cost=chosen.model.cost(usage.prompt_tokens, usage.completion_tokens) if chosen else 0.0,
+        cost=chosen.model.cost(usage.prompt_tokens, usage.completion_tokens, cached_tokens=usage.cached_tokens,
+                               cache_creation_tokens=usage.cache_creation_tokens) if chosen else 0.0,
         status=status or ("ok" if error is None else "error"),
         latency_ms=ctx.elapsed_ms(),
         overhead_ms=ctx.overhead_ms() if overhead_ms is None else overhead_ms,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from apikeys.gate import settle
 from proxy.context import Outcome
-from proxy.route_reason import ROW_LIMIT, describe_route
+from proxy.quota import QUOTA
+from proxy.route_reason import ROW_LIMIT, request_route
 from usage.events import UsageEvent
 from usage.state import recorder
 
@@ -45,7 +46,7 @@ def record_usage_row(outcome: Outcome) -> None:
             status=outcome.status,
             error_type=(getattr(error, "code", None) or getattr(error, "error_type", "")) if error else "",
             error_message=str(getattr(error, "message", error))[:2000] if error else "",
-            route_reason=describe_route(ctx.candidates, ctx.log)[:ROW_LIMIT],
+            route_reason=request_route(ctx)[:ROW_LIMIT],
         )
     )
 
@@ -53,3 +54,11 @@ def record_usage_row(outcome: Outcome) -> None:
 def settle_limits(outcome: Outcome) -> None:
     """The key's token estimate is replaced by the upstream's count; the cost joins the month's spend."""
     settle(outcome.ctx.grant, outcome.usage.total_tokens, outcome.cost)
+
+
+def settle_quota(outcome: Outcome) -> None:
+    """The answering provider's quota reservation becomes its real (or estimated) token count."""
+    gate = outcome.ctx.extras.get(QUOTA)
+    if gate is not None:
+        chosen = outcome.ctx.log.chosen
+        gate.settle(chosen.provider.name if chosen else None, outcome.usage.total_tokens)

@@ -11,12 +11,16 @@ As a header it is ASCII only, without control characters, and cut at HEADER_LIMI
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from proxy.context import RequestContext
 from proxy.dispatch import CallLog
 from routing.selection import Candidate
 
 HEADER_LIMIT = 512
+MEMO = "route_reason"  # ctx.extras key
+_UNSAFE = re.compile(r"[^\x20-\x7e]")
 ROW_LIMIT = 2000
 SKIP_WORDS = {
     "circuit_open": "circuit open after repeated failures",
@@ -67,7 +71,17 @@ def _what_happened(key: tuple[str, str], outcomes: list[str]) -> str:
     return f"{key[0]} via {key[1]} {' then '.join(parts)}"
 
 
+def request_route(ctx: RequestContext) -> str:
+    """`describe_route` for a request, made once however many times the headers and the row ask for it
+    (the call log only grows, so its length tells whether the sentence is still current)."""
+    key = (len(ctx.log.attempts), ctx.log.chosen is not None)
+    memo = ctx.extras.get(MEMO)
+    if memo is None or memo[0] != key:
+        memo = ctx.extras[MEMO] = (key, describe_route(ctx.candidates, ctx.log))
+    return memo[1]
+
+
 def header_value(reason: str, limit: int = HEADER_LIMIT) -> str:
     """Safe for any HTTP/1.1 stack: printable ASCII (other characters become '?'), at most `limit` long."""
-    text = "".join(c if " " <= c <= "~" else "?" for c in reason)
+    text = reason if reason.isascii() and reason.isprintable() else _UNSAFE.sub("?", reason)
     return text if len(text) <= limit else text[: limit - 3] + "..."

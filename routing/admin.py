@@ -8,21 +8,46 @@ pages only say whether that variable is set.
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit, urlunsplit
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db import models
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.forms import Textarea
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from routing.admin_ranking import RankingEditorMixin
 from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, ModelAlias, ModelFallback, Profile, Provider, RankingEntry, Role
+from routing.prices import CatalogueInvalid, PriceChange, parse_catalogue, plan_price_changes, read_source
 from routing.selectors import provider_env_prefix, provider_spec
-from routing.services import ranking_read, rows_set_enabled
+from routing.services import model_prices_apply, ranking_read, rows_set_enabled
+
+
+class PriceImportForm(forms.Form):
+    file = forms.FileField(required=False, help_text="A saved copy of the catalogue (JSON).")
+    url = forms.URLField(required=False, assume_scheme="https",
+                         help_text="Or fetch it, e.g. https://openrouter.ai/api/v1/models")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if bool(data.get("file")) == bool(data.get("url")):
+            raise forms.ValidationError("Give either a file or a URL.")
+        return data
+
+    def catalogue_bytes(self) -> bytes:
+        """Raises CatalogueInvalid when the URL cannot be fetched."""
+        upload = self.cleaned_data.get("file")
+        return upload.read() if upload else read_source(self.cleaned_data["url"])
+
+
+SMALL_TEXTAREA = {models.TextField: {"widget": Textarea(attrs={"rows": 2, "cols": 48})}}
 
 
 def _without_credentials(url: str) -> str:
@@ -75,7 +100,7 @@ class ProviderAdmin(admin.ModelAdmin):
             prefix,
         )
         return (
-            (None, {"fields": ("name", "kind", "tier", "enabled")}),
+            (None, {"fields": ("name", "kind", "tier", "enabled", "monthly_token_quota")}),
             (
                 "Connection",
                 {
@@ -177,13 +202,44 @@ class ModelAdmin(admin.ModelAdmin):
         (None, {"fields": ("public_id", "provider", "upstream_name", "kind", "enabled")}),
         (
             "Limits and prices",
-            {"fields": ("context_window", "input_price_per_mtok", "output_price_per_mtok")},
+            {"fields": ("context_window", "input_price_per_mtok", "output_price_per_mtok",
+                        "cached_input_price_per_mtok", "cache_write_price_per_mtok")},
         ),
         ("Capabilities", {"fields": ("supports_tools", "supports_vision", "supports_json")}),
         (None, {"fields": ("updated_at",)}),
     )
     inlines = (ModelFallbackInline,)
-    actions = ("enable_selected", "disable_selected")
+    actions = ("enable_selected", "disable_selected", "import_prices")
+
+    @admin.action(description="Import prices from a catalogue (OpenRouter format)…")
+    def import_prices(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        """A confirmation page: the catalogue (upload or URL), then the changes it would make to the selected
+        models, then — only on confirmation — exactly those changes, applied."""
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "queryset": queryset,
+                   "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME, "changes": None,
+                   "select_across": request.POST.get("select_across", "0"), "title": "Import prices"}
+        if "apply" in request.POST:
+            try:
+                planned = [PriceChange.from_dict(item) for item in json.loads(request.POST.get("changes", "[]"))]
+            except (ValueError, TypeError, CatalogueInvalid) as exc:
+                self.message_user(request, f"The confirmed changes could not be read: {exc}", messages.ERROR)
+                return None
+            selected = set(queryset.values_list("public_id", flat=True))
+            count = model_prices_apply(changes=[change for change in planned if change.model in selected])
+            self.message_user(request, f"Prices updated on {count} model(s).", messages.SUCCESS)
+            return None
+        form = PriceImportForm(request.POST if "preview" in request.POST else None, request.FILES or None)
+        if "preview" in request.POST and form.is_valid():
+            try:
+                catalogue = parse_catalogue(form.catalogue_bytes())
+            except CatalogueInvalid as exc:
+                form.add_error(None, str(exc))
+            else:
+                changes, unmatched = plan_price_changes(queryset.order_by("public_id"), catalogue)
+                context.update(changes=changes, unmatched=unmatched,
+                               changes_json=json.dumps([change.as_dict() for change in changes]))
+        context["form"] = form
+        return TemplateResponse(request, "admin/routing/model/import_prices.html", context)
 
     @admin.display(description="capabilities")
     def capabilities(self, obj: Model) -> str:

@@ -61,6 +61,12 @@ class Provider(models.Model):
         default=120.0, help_text="Longest wait for the next byte from this provider before giving up."
     )
     tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.PAID)
+    monthly_token_quota = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Tokens this provider serves per calendar month (UTC), e.g. a free tier's allowance. A request "
+        "the rest of the month's quota cannot cover goes to the next candidate. Empty: no quota (for 'nanogpt': "
+        "NANOGPT_MONTHLY_QUOTA).",
+    )
     enabled = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -92,6 +98,15 @@ class Model(models.Model):
     )
     output_price_per_mtok = models.DecimalField(
         "output $/1M tokens", max_digits=12, decimal_places=6, default=0
+    )
+    cached_input_price_per_mtok = models.DecimalField(
+        "cached input $/1M tokens", max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Prompt tokens read from the provider's cache. Empty: the input price.",
+    )
+    cache_write_price_per_mtok = models.DecimalField(
+        "cache write $/1M tokens", max_digits=12, decimal_places=6, null=True, blank=True,
+        help_text="Prompt tokens written to the provider's cache (Anthropic). Empty: 1.25 x the input price "
+        "(Anthropic's 5-minute cache writes).",
     )
     supports_tools = models.BooleanField(default=True)
     supports_vision = models.BooleanField(default=False)

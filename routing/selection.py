@@ -37,8 +37,32 @@ class Candidate:
     model: ModelSpec
     provider: ProviderSpec
     kind: str  # requested | fallback | pattern | (a ranking entry's kind:) primary | fallback | free_tier
-    reason: str = ""  # why it is a candidate, in words, e.g. "role 'general' ranking #1 (primary: best value)"
+    # What the reason is made of: a template tag and its values, put into words only when asked (`reason`),
+    # so that selection stays cheap for the candidates nobody asks about. A plain string is the reason itself.
+    basis: tuple | str = ()
     via: str = ""  # the alias target this candidate was reached through ('auto:general', 'anthropic/*', ...)
+
+    @property
+    def reason(self) -> str:
+        """Why this is a candidate, in words, e.g. "role 'general' ranking #1 (primary: best value)"."""
+        words = self._basis_words()
+        return f"alias to '{self.via}': {words}" if self.via else words
+
+    def _basis_words(self) -> str:
+        if not self.basis or isinstance(self.basis, str):
+            return self.basis or self.kind
+        tag, *values = self.basis
+        if tag == "requested":
+            return f"model '{values[0]}' requested by id"
+        if tag == "fallback_of":
+            return f"fallback #{values[0]} of '{values[1]}'"
+        if tag == "pattern":
+            return f"pattern route {values[0]}/<model> to provider '{values[0]}' (upstream model '{values[1]}')"
+        ranked_as, position, stored, tier, profile, tiers = values
+        words = KIND_WORDS.get(self.kind, self.kind)
+        why = f"{words}: {stored}" if stored else words
+        order = f", {tier} tier first in profile '{profile}'" if len(tiers) > 1 and tier == tiers[0] else ""
+        return f"{ranked_as} ranking #{position + 1} ({why}{order})"
 
 
 def resolve_profile(snapshot: RoutingSnapshot, name: str | None) -> ProfileSpec:
@@ -113,8 +137,7 @@ def _direct_candidates(
         problem = unusable_reason(snapshot, pattern, profile, frozenset())
         if problem:
             raise ModelNotAvailable(f"Model '{model}' cannot be used: {problem}.", param="model")
-        return [Candidate(pattern, provider, "pattern", f"pattern route {provider.name}/<model> to provider "
-                                                        f"'{provider.name}' (upstream model '{upstream_name}')")]
+        return [Candidate(pattern, provider, "pattern", ("pattern", provider.name, upstream_name))]
     raise ModelNotFound(
         f"The model '{model}' does not exist on this gateway. GET /v1/models lists the models you can use, "
         "or send 'auto' to let the gateway choose.",
@@ -160,13 +183,12 @@ def _named_candidates(
     problem = unusable_reason(snapshot, spec, profile, needs)
     if problem:
         raise ModelNotAvailable(f"Model '{spec.public_id}' cannot be used: {problem}.", param="model")
-    candidates = [Candidate(spec, snapshot.providers[spec.provider], "requested",
-                            f"model '{spec.public_id}' requested by id")]
+    candidates = [Candidate(spec, snapshot.providers[spec.provider], "requested", ("requested", spec.public_id))]
     for number, fallback_id in enumerate(spec.fallbacks, start=1):
         fallback = snapshot.models.get(fallback_id)
         if fallback is not None and unusable_reason(snapshot, fallback, profile, needs) is None:
             candidates.append(Candidate(fallback, snapshot.providers[fallback.provider], "fallback",
-                                        f"fallback #{number} of '{spec.public_id}'"))
+                                        ("fallback_of", number, spec.public_id)))
     return candidates
 
 
@@ -192,8 +214,8 @@ def _auto_candidates(
             continue
         provider = snapshot.providers[spec.provider]
         # Stable: the profile's tier preference first, the ranking's own order within a tier.
-        reason = _ranked_reason(ranked_as, position, entry.kind, entry.reason, provider.tier, profile)
-        usable.append((profile.tiers.index(provider.tier), position, Candidate(spec, provider, entry.kind, reason)))
+        basis = ("ranked", ranked_as, position, entry.reason, provider.tier, profile.name, profile.tiers)
+        usable.append((profile.tiers.index(provider.tier), position, Candidate(spec, provider, entry.kind, basis)))
     if not usable:
         detail = "; ".join(problems) if problems else "the role has no ranked models"
         raise ModelNotAvailable(
@@ -202,9 +224,3 @@ def _auto_candidates(
     usable.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in usable]
 
-
-def _ranked_reason(ranked_as: str, position: int, kind: str, stored: str, tier: str, profile: ProfileSpec) -> str:
-    why = f"{KIND_WORDS.get(kind, kind)}: {stored}" if stored else KIND_WORDS.get(kind, kind)
-    order = f", {tier} tier first in profile '{profile.name}'" if len(profile.tiers) > 1 and \
-        tier == profile.tiers[0] else ""
-    return f"{ranked_as} ranking #{position + 1} ({why}{order})"

@@ -15,6 +15,7 @@ from routing.models import Model, ModelAlias, Profile, Provider, RankingEntry, R
 from routing.snapshot import ProfileSpec, RankedModel, RoutingSnapshot
 
 CONFIG_VERSION_KEY = "routing"
+NANOGPT = "nanogpt"  # the provider whose quota NANOGPT_MONTHLY_QUOTA sets
 
 
 def provider_env_prefix(name: str) -> str:
@@ -38,7 +39,19 @@ def provider_spec(row: Provider) -> ProviderSpec:
         enabled=row.enabled,
         key_env=key_env,
         api_key=api_key or None,
+        monthly_token_quota=monthly_quota(row),
     )
+
+
+def monthly_quota(row: Provider) -> int:
+    """The provider's monthly token quota: its own field, else NANOGPT_MONTHLY_QUOTA for 'nanogpt'; 0: none."""
+    if row.monthly_token_quota is not None:
+        return row.monthly_token_quota
+    return settings.NANOGPT_MONTHLY_QUOTA if row.name == NANOGPT else 0
+
+
+def _per_token(price) -> float | None:
+    return None if price is None else float(price) / 1_000_000
 
 
 def model_spec(row: Model, fallbacks: tuple[str, ...]) -> ModelSpec:
@@ -49,6 +62,8 @@ def model_spec(row: Model, fallbacks: tuple[str, ...]) -> ModelSpec:
         context_window=row.context_window,
         input_price_per_token=float(row.input_price_per_mtok) / 1_000_000,
         output_price_per_token=float(row.output_price_per_mtok) / 1_000_000,
+        cached_input_price_per_token=_per_token(row.cached_input_price_per_mtok),
+        cache_write_price_per_token=_per_token(row.cache_write_price_per_mtok),
         supports_tools=row.supports_tools,
         supports_vision=row.supports_vision,
         supports_json=row.supports_json,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.versions import changed_on_commit, coalesced, version_bump
 from routing.models import Model, RankingEntry, Role
+from routing.prices import PriceChange
 from routing.selectors import CONFIG_VERSION_KEY
 
 
@@ -41,6 +42,20 @@ def rows_set_enabled(queryset: QuerySet, enabled: bool) -> int:
         count = queryset.update(enabled=enabled, updated_at=timezone.now())
         config_changed()  # update() sends no post_save signal
     return count
+
+
+def model_prices_apply(*, changes: Sequence[PriceChange]) -> int:
+    """Write planned price changes (routing.prices) in one transaction and one config bump; returns how many
+    models changed. A change naming a model that no longer exists is skipped."""
+    by_model: dict[str, dict[str, object]] = {}
+    for change in changes:
+        by_model.setdefault(change.model, {})[change.field] = change.new
+    updated = 0
+    with config_bulk_edit(), transaction.atomic():
+        for public_id, fields in by_model.items():
+            updated += Model.objects.filter(public_id=public_id).update(**fields, updated_at=timezone.now())
+        config_changed()  # update() sends no post_save signal
+    return updated
 
 
 @dataclass(frozen=True, slots=True)

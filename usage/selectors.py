@@ -20,3 +20,10 @@ def tokens_used_this_month(provider: str) -> int:
         total=Sum("total_tokens")
     )["total"]
     return int(total or 0)
+
+
+def tokens_by_provider_since(start: datetime) -> dict[str, int]:
+    """Tokens each provider served since `start` (rows of every status: a failed stream may have used some)."""
+    rows = (UsageRecord.objects.filter(created_at__gte=start).exclude(provider="")
+            .values("provider").annotate(total=Sum("total_tokens")))
+    return {row["provider"]: int(row["total"] or 0) for row in rows}

@@ -45,6 +45,9 @@ def openai_usage(usage: Any) -> dict[str, Any]:
                               "total_tokens": prompt + completion}
     if "cache_read_input_tokens" in usage:
         result["prompt_tokens_details"] = {"cached_tokens": cached}
+    written = _count(usage, "cache_creation_input_tokens")
+    if written:  # as LiteLLM reports it: cache writes cost more than input
+        result["cache_creation_input_tokens"] = written
     return result
 
 

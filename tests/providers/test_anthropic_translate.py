@@ -9,6 +9,7 @@ import pytest
 from providers.anthropic.errors import MalformedResponse, UnsupportedFeature
 from providers.anthropic.translate_request import DEFAULT_MAX_TOKENS, JSON_INSTRUCTION, to_anthropic
 from providers.anthropic.translate_response import openai_usage, to_openai_completion
+from providers.base import Usage
 from tests.providers.anthropic_loopback import ANTHROPIC, fixture_json
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
@@ -257,7 +258,9 @@ def test_stop_reasons(stop_reason, finish):
 def test_cache_tokens_count_as_prompt_tokens_and_reads_as_cached():
     usage = {"input_tokens": 10, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 5, "output_tokens": 7}
     assert openai_usage(usage) == {"prompt_tokens": 115, "completion_tokens": 7, "total_tokens": 122,
-                                   "prompt_tokens_details": {"cached_tokens": 100}}
+                                   "prompt_tokens_details": {"cached_tokens": 100}, "cache_creation_input_tokens": 5}
+    counted = Usage.from_openai(openai_usage(usage))
+    assert (counted.prompt_tokens, counted.cached_tokens, counted.cache_creation_tokens) == (115, 100, 5)
 
 
 @pytest.mark.parametrize("answer", [None, [], {"type": "error"}, {"type": "message", "content": "text"},
