@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from context import search
 from context.budget import HistoryMessage
 from context.conversation import Mode, Plan, Stored, Virtual, plan, with_pending
+from context.history_cache import HistoryCache
 from context.models import ContextPolicy, Conversation, Interaction, Message, SearchTerm
 from context.pending import ConversationKey, Exchange
 from context.policy import KEY, KEY_PROFILE, PROFILE, Policies, Policy
@@ -23,6 +24,8 @@ from context.text import message_digest, search_terms
 from core.versions import version_token
 
 CONFIG_VERSION_KEY = "context"
+
+history_cache = HistoryCache(settings.CONTEXT_HISTORY_CACHE_BYTES)
 
 
 def policies_build() -> Policies:
@@ -114,7 +117,8 @@ def conversation_read(
 
     result = ConversationRead(plan(virtual.stored, digest_at, turns), conversation)
     if want_history and result.plan.mode is Mode.HISTORY:
-        result.history = _history(conversation, virtual, virtual.stored.count - result.plan.overlap, history_limit)
+        result.history = _history(conversation, stored, virtual, virtual.stored.count - result.plan.overlap,
+                                  history_limit)
     if similar is not None:
         if pinned is not None:
             result.hits = pinned_interactions(pinned, similar.scope)
@@ -124,8 +128,10 @@ def conversation_read(
     return result
 
 
-def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -> list[HistoryMessage]:
-    """Messages [0, end) of the virtual conversation, at most the newest `limit`."""
+def _history(conversation: int | None, stored: Stored, virtual: Virtual, end: int,
+             limit: int) -> list[HistoryMessage]:
+    """Messages [0, end) of the virtual conversation, at most the newest `limit`. A conversation whose rows
+    all fit the limit is served from the process's history cache (only new rows are read)."""
     from_rows = min(virtual.from_rows, end)
     extra = [
         HistoryMessage(role=str(message.get("role", "")), size=len(orjson.dumps(message)), message=message)
@@ -133,7 +139,11 @@ def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -
     ][-limit:]
     wanted = limit - len(extra)
     rows: list[HistoryMessage] = []
-    if conversation is not None and from_rows > 0 and wanted > 0:
+    if conversation is not None and from_rows > 0 and wanted > 0 and stored.count <= limit:
+        cached = history_cache.rows(conversation, stored.count, stored.tail_digests,
+                                    lambda start, stop: _rows_between(conversation, start, stop))
+        rows = cached[max(from_rows - wanted, 0):from_rows]
+    elif conversation is not None and from_rows > 0 and wanted > 0:
         query = (
             Message.objects.filter(conversation_id=conversation, position__lt=from_rows)
             .order_by("-position")
@@ -145,6 +155,13 @@ def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -
         ]
         rows.reverse()
     return rows + extra
+
+
+def _rows_between(conversation: int, start: int, stop: int) -> list[tuple[HistoryMessage, str]]:
+    query = (Message.objects.filter(conversation_id=conversation, position__gte=start, position__lt=stop)
+             .order_by("position").values_list("id", "role", "payload", "size", "tokens", "digest"))
+    return [(HistoryMessage(role=role, size=size, tokens=tokens, payload=payload, message_id=pk), digest)
+            for pk, role, payload, size, tokens, digest in query]
 
 
 def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -> list[search.Hit]:
