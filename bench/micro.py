@@ -365,9 +365,8 @@ def render_prompts(report: dict) -> list[str]:
         for case, r in report.get(section, {}).items():
             lines.append(f"| {section} | {case} | {r['p50_ms']} | {r['p99_ms']} |")
     e = report.get("enrichment")
-    if e:
-        r = e["per request"]
-        lines.append(f"| enrichment | latest turn of a {e['conversation_messages']}-message conversation, "
+    for case, r in (e or {}).get("per request", {}).items():
+        lines.append(f"| enrichment | {case}: latest turn of a {e['conversation_messages']}-message conversation, "
                      f"{e['interactions']:,} interactions ({e['database']}) | {r['p50_ms']} | {r['p99_ms']} |")
     lines.append("")
     return lines

@@ -32,7 +32,7 @@ perf = time.perf_counter
 def percentiles(samples: list[float]) -> dict:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 4), "p99_ms": round(p99 * 1000, 4),
+    return {"min_ms": round(ordered[0] * 1000, 4), "p50_ms": round(statistics.median(ordered) * 1000, 4), "p99_ms": round(p99 * 1000, 4),
             "max_ms": round(ordered[-1] * 1000, 4), "calls": len(ordered)}
 
 
@@ -193,9 +193,10 @@ def bench_enrichment(repeats: int, interactions: int, conversation_messages: int
         "The kubernetes pod memory leak shows up after the deploy migration",
     ]
 
-    async def run() -> dict:
-        samples = []
-        windows = {}
+    async def run(pinned: bool) -> dict:
+        from context.models import Conversation
+
+        samples, sent, last_pin = [], {}, ()
         for _ in range(repeats):
             for question in questions:
                 ctx = _context({"model": "auto", "conversation_id": conversation_id,
@@ -205,9 +206,19 @@ def bench_enrichment(repeats: int, interactions: int, conversation_messages: int
                 await steps.measure(ctx)
                 body = ctx.body_for(ctx.candidates[0])
                 samples.append(perf() - t)
-                windows[len(body["messages"])] = ctx.response_headers.get(steps.HEADER, "")
-        return {"per request": percentiles(samples), "messages sent (history + block + turn)": windows}
+                sent[len(body["messages"])] = ctx.response_headers.get(steps.HEADER, "")
+                pin = ctx.extras[steps.EXTRA].pin
+                if not pinned and pin:
+                    last_pin = pin
+        if not pinned:  # what the writer does after a conversation's first exchange: its block is kept
+            await asyncio.to_thread(lambda: Conversation.objects.filter(conversation_id=conversation_id)
+                                    .update(similar_ids=list(last_pin)))
+        return {**percentiles(samples), "sent": sent}
 
-    result = asyncio.run(run())
+    async def both() -> dict:
+        return {"first request of a conversation (history + search)": await run(False),
+                "later requests (history + the kept block)": await run(True)}
+
+    result = asyncio.run(both())
     return {"database": connection.vendor, "interactions": interactions,
-            "conversation_messages": conversation_messages, "seed_s": round(seeded_s, 1), **result}
+            "conversation_messages": conversation_messages, "seed_s": round(seeded_s, 1), "per request": result}
