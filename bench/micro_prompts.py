@@ -32,7 +32,8 @@ perf = time.perf_counter
 def percentiles(samples: list[float]) -> dict:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"min_ms": round(ordered[0] * 1000, 4), "p50_ms": round(statistics.median(ordered) * 1000, 4), "p99_ms": round(p99 * 1000, 4),
+    return {"min_ms": round(ordered[0] * 1000, 4), "p50_ms": round(statistics.median(ordered) * 1000, 4),
+            "p99_ms": round(p99 * 1000, 4),
             "max_ms": round(ordered[-1] * 1000, 4), "calls": len(ordered)}
 
 

@@ -198,3 +198,41 @@ def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.
     found = {pk: (prompt, answer, created_at)
              for pk, prompt, answer, created_at in rows.values_list("id", "prompt", "answer", "created_at")}
     return [search.Hit(pk, *found[pk], 1.0) for pk in ids if pk in found]
+
+
+# --- Stable reads for other callers (the MCP server, commands): sync, keyword-only, plain values. -------------
+
+
+def conversation_messages(
+    *, api_key_prefix: str, profile: str, conversation_id: str, limit: int | None = None
+) -> list[dict]:
+    """The stored messages of one conversation, oldest first, in OpenAI's chat shape (the newest `limit` when
+    given); [] for an unknown conversation. Exchanges still waiting in a gateway process's batch are not
+    included. Never crosses keys: the same id under another key or profile is another conversation."""
+    rows = Message.objects.filter(
+        conversation__api_key_prefix=api_key_prefix, conversation__profile=profile,
+        conversation__conversation_id=conversation_id,
+    ).order_by("-position").values_list("payload", flat=True)
+    payloads = list(rows[:limit] if limit is not None else rows)
+    payloads.reverse()
+    return [orjson.loads(payload) for payload in payloads]
+
+
+def interactions_search(
+    *, query: str, api_key_prefix: str | None, profile: str | None, top_k: int = 3, min_score: float = 0.0,
+    exclude_conversation_id: str | None = None,
+) -> list[search.Hit]:
+    """Past interactions most relevant to `query` (full-text ranking, as the request path does), best first.
+
+    `api_key_prefix` / `profile` scope the search; None means any (a caller that passes None for the key must
+    itself be allowed to see every key's history). `min_score` is the idf-weighted share of the query's
+    distinctive words an interaction must contain (0..1).
+    """
+    exclude = None
+    if exclude_conversation_id is not None:
+        exclude = Conversation.objects.filter(
+            api_key_prefix=api_key_prefix or "", profile=profile or "", conversation_id=exclude_conversation_id
+        ).values_list("id", flat=True).first()
+    ask = SimilarAsk(query, search.Scope(api_key_prefix, profile), top_k, min_score,
+                     settings.CONTEXT_SIMILAR_MAX_MATCHES)
+    return similar_interactions(ask, exclude_conversation=exclude)
