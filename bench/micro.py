@@ -367,7 +367,8 @@ def render_prompts(report: dict) -> list[str]:
     e = report.get("enrichment")
     for case, r in (e or {}).get("per request", {}).items():
         lines.append(f"| enrichment | {case}: latest turn of a {e['conversation_messages']}-message conversation, "
-                     f"{e['interactions']:,} interactions ({e['database']}) | {r['p50_ms']} | {r['p99_ms']} |")
+                     f"{e['interactions']:,} interactions ({e['database']}) | {r['p50_ms']} (CPU {r['cpu_p50_ms']}) "
+                     f"| {r['p99_ms']} (CPU {r['cpu_p99_ms']}) |")
     lines.append("")
     return lines
 
