@@ -187,16 +187,20 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
 
 
 def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.Hit]:
-    """The interactions a conversation keeps in its block, in their order; purged ones are gone."""
+    """The interactions a conversation keeps in its block, in their order; purged ones are gone.
+
+    Looked up by primary key alone, the scope checked on the rows found: a planner with stale statistics
+    (right after a bulk load) would otherwise walk the scope index over every interaction of the key."""
     if not ids:
         return []
-    rows = Interaction.objects.filter(pk__in=list(ids))
-    if scope.api_key_prefix is not None:
-        rows = rows.filter(api_key_prefix=scope.api_key_prefix)
-    if scope.profile is not None:
-        rows = rows.filter(profile=scope.profile)
-    found = {pk: (prompt, answer, created_at)
-             for pk, prompt, answer, created_at in rows.values_list("id", "prompt", "answer", "created_at")}
+    rows = Interaction.objects.filter(pk__in=list(ids)).order_by().values_list(
+        "id", "prompt", "answer", "created_at", "api_key_prefix", "profile")
+    found = {
+        pk: (prompt, answer, created_at)
+        for pk, prompt, answer, created_at, key, profile in rows
+        if (scope.api_key_prefix is None or key == scope.api_key_prefix)
+        and (scope.profile is None or profile == scope.profile)
+    }
     return [search.Hit(pk, *found[pk], 1.0) for pk in ids if pk in found]
 
 
