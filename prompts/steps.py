@@ -59,7 +59,7 @@ async def detect_role(ctx: Any) -> None:
     messages = chat.body["messages"]
     key = conversation_key(ctx)
     if key is not None and not is_new_task(messages):
-        previous = sticky_roles.get(key)
+        previous = await sticky_roles.lookup(key)
         if previous is not None:
             mode = detect_agent_mode(messages)
             if mode is not None and mode.binding and mode.role is not None:
@@ -75,7 +75,7 @@ async def detect_role(ctx: Any) -> None:
 def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
     ctx.role, ctx.role_source, ctx.role_confidence = decision.role, decision.source, decision.confidence
     if key is not None:
-        sticky_roles.put(key, decision)
+        sticky_roles.remember(key, decision)
 
 
 def rewrite(ctx: Any) -> None:

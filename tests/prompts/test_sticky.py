@@ -29,3 +29,24 @@ def test_the_same_conversation_id_under_another_key_is_another_conversation():
     roles = StickyRoles(max_entries=10, ttl_seconds=60)
     roles.put(("key-1", "c"), Decision("debugging", "fast_path", 0.8))
     assert roles.get(("key-2", "c")) is None
+
+
+def test_with_redis_a_decision_reaches_another_process(redis_url):
+    """Two maps stand for two gateway processes sharing one Redis."""
+    import asyncio
+    import uuid
+
+    first = StickyRoles(max_entries=10, ttl_seconds=60, redis_url=redis_url)
+    second = StickyRoles(max_entries=10, ttl_seconds=60, redis_url=redis_url)
+    key = ("gwk_x", f"conv-{uuid.uuid4().hex}")
+
+    async def scenario():
+        assert await second.lookup(key) is None
+        first.remember(key, Decision("debugging", "fast_path", 0.8))
+        await asyncio.gather(*first._writes)
+        found = await second.lookup(key)
+        assert await StickyRoles(10, 60, "redis://127.0.0.1:1/0").lookup(key) is None  # Redis down: no error
+        return found
+
+    assert asyncio.run(scenario()) == Decision("debugging", "fast_path", 0.8)
+    assert second.get(key) == Decision("debugging", "fast_path", 0.8)  # kept locally after the read
