@@ -73,6 +73,10 @@ async def detect_role(ctx: Any) -> None:
 
 
 def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
+    allowed = ctx.caller.key.allowed_roles if ctx.caller.key is not None else frozenset()
+    if allowed and decision.source != EXPLICIT and decision.role not in allowed and DEFAULT_ROLE in allowed:
+        # The gateway's guess must not earn the caller a 403: a key limited to some roles gets the default.
+        decision = Decision(DEFAULT_ROLE, "default", 0.0)
     ctx.role, ctx.role_source, ctx.role_confidence = decision.role, decision.source, decision.confidence
     if key is not None:
         sticky_roles.remember(key, decision)
