@@ -14,6 +14,8 @@
   a chat request, a completion into a `response`, and chat chunks into typed events (µs per chunk).
 - `proxy.route_reason.describe_route` + `header_value` for a request that skipped a candidate for its
   quota, and a free-tier quota's reserve + settle (`proxy.quota`, in-process counters).
+- role detection (fast path, classifier, the whole detector), the strategy rewrite and context enrichment
+  (a 1,000-message conversation, `--interactions` past interactions): bench/micro_prompts.py.
 
 Each timing is the best and the median of several repeats of a loop sized to run >= 0.2 s (0.05 s with
 --quick), like `timeit`'s autorange.
@@ -83,11 +85,13 @@ def code_tree(ref: str | None, tmp: Path) -> tuple[Path, str]:
     return dest, f"git archive {ref} ({commit})"
 
 
-def setup_django(tmp: Path, root: Path) -> None:
+def setup_django(tmp: Path, root: Path, database_url: str | None = None) -> None:
     os.environ["DB_PATH"] = str(tmp / "micro.sqlite3")
     os.environ["GATEWAY_DATA_DIR"] = str(tmp / "data")
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)
+    if database_url:  # a scratch PostgreSQL database of the benchmark's own: it is filled, never emptied
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
     sys.path.insert(0, str(root))
     import django
@@ -440,7 +444,22 @@ def render(report: dict) -> str:
         f"(median; best {u['ms_per_batch_best']}) → **{u['rows_per_s_median']} rows/s** (best {u['rows_per_s_best']})."
     )
     lines.append("")
+    lines.extend(render_prompts(report))
     return "\n".join(lines)
+
+
+def render_prompts(report: dict) -> list[str]:
+    lines = ["| piece | case | p50 ms | p99 ms |", "|---|---|---:|---:|"]
+    for section in ("role_detection", "rewrite"):
+        for case, r in report.get(section, {}).items():
+            lines.append(f"| {section} | {case} | {r['p50_ms']} | {r['p99_ms']} |")
+    e = report.get("enrichment")
+    for case, r in (e or {}).get("per request", {}).items():
+        lines.append(f"| enrichment | {case}: latest turn of a {e['conversation_messages']}-message conversation, "
+                     f"{e['interactions']:,} interactions ({e['database']}) | {r['p50_ms']} (CPU {r['cpu_p50_ms']}) "
+                     f"| {r['p99_ms']} (CPU {r['cpu_p99_ms']}) |")
+    lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -449,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="JSON file (default bench/results/<date>-micro.json)")
     parser.add_argument("--cpu", type=int, default=1 if (os.cpu_count() or 1) > 1 else None, help="pin to core")
     parser.add_argument("--gateway-ref", help="measure `git archive REF` (e.g. HEAD) instead of the working tree")
+    parser.add_argument("--interactions", type=int, help="past interactions in the enrichment store "
+                        "(default 100,000; 5,000 with --quick)")
+    parser.add_argument("--database-url", help="run on this (scratch) PostgreSQL database instead of SQLite")
     args = parser.parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
@@ -457,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now()
     try:
         root, source = code_tree(args.gateway_ref, tmp)
-        setup_django(tmp, root)
+        setup_django(tmp, root, args.database_url)
         import django
 
         how = load_routing(root / "data" / "model_routing.json")
@@ -481,6 +503,13 @@ def main(argv: list[str] | None = None) -> int:
             "dispatch extras": bench_dispatch_extras(min_time, repeat),
             "usage_records_write": bench_usage_write(5 if args.quick else 25),
         }
+        sys.path.insert(0, str(BENCH))
+        import micro_prompts
+
+        report["role_detection"] = micro_prompts.bench_detection(3 if args.quick else 10)
+        report["rewrite"] = micro_prompts.bench_rewrite(3 if args.quick else 10)
+        interactions = args.interactions or (5000 if args.quick else 100_000)
+        report["enrichment"] = micro_prompts.bench_enrichment(10 if args.quick else 50, interactions)
     finally:
         from django.db import connections
 

@@ -70,16 +70,20 @@ class History:
         self.refresh()
 
     def refresh(self) -> None:
-        """Recompute the turn sums (after exact counts replaced upper bounds)."""
-        self._starts = [i for i, message in enumerate(self.messages) if message.role == "user"]
+        """Recompute the turn sums (after exact counts replaced upper bounds): one pass, newest first."""
+        starts: list[int] = []
+        suffix: list[int] = []
         total = 0
-        suffix = [0] * len(self._starts)
-        end = len(self.messages)
-        for k in range(len(self._starts) - 1, -1, -1):
-            start = self._starts[k]
-            total += sum(message.upper for message in self.messages[start:end])
-            suffix[k] = total
-            end = start
+        messages = self.messages
+        for index in range(len(messages) - 1, -1, -1):
+            message = messages[index]
+            total += message.tokens if message.tokens is not None else message.size + TOKENS_PER_MESSAGE
+            if message.role == "user":
+                starts.append(index)
+                suffix.append(total)
+        starts.reverse()
+        suffix.reverse()
+        self._starts = starts
         self._suffix = suffix
         self._descending = [-value for value in suffix]
 

@@ -16,6 +16,7 @@ from django.db import close_old_connections
 from context import search
 from context.budget import HistoryMessage
 from context.conversation import Mode, Plan, Stored, Virtual, plan, with_pending
+from context.history_cache import HistoryCache
 from context.models import ContextPolicy, Conversation, Interaction, Message, SearchTerm
 from context.pending import ConversationKey, Exchange
 from context.policy import KEY, KEY_PROFILE, PROFILE, Policies, Policy
@@ -23,6 +24,8 @@ from context.text import message_digest, search_terms
 from core.versions import version_token
 
 CONFIG_VERSION_KEY = "context"
+
+history_cache = HistoryCache(settings.CONTEXT_HISTORY_CACHE_BYTES)
 
 
 def policies_build() -> Policies:
@@ -114,7 +117,8 @@ def conversation_read(
 
     result = ConversationRead(plan(virtual.stored, digest_at, turns), conversation)
     if want_history and result.plan.mode is Mode.HISTORY:
-        result.history = _history(conversation, virtual, virtual.stored.count - result.plan.overlap, history_limit)
+        result.history = _history(conversation, stored, virtual, virtual.stored.count - result.plan.overlap,
+                                  history_limit)
     if similar is not None:
         if pinned is not None:
             result.hits = pinned_interactions(pinned, similar.scope)
@@ -124,8 +128,10 @@ def conversation_read(
     return result
 
 
-def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -> list[HistoryMessage]:
-    """Messages [0, end) of the virtual conversation, at most the newest `limit`."""
+def _history(conversation: int | None, stored: Stored, virtual: Virtual, end: int,
+             limit: int) -> list[HistoryMessage]:
+    """Messages [0, end) of the virtual conversation, at most the newest `limit`. A conversation whose rows
+    all fit the limit is served from the process's history cache (only new rows are read)."""
     from_rows = min(virtual.from_rows, end)
     extra = [
         HistoryMessage(role=str(message.get("role", "")), size=len(orjson.dumps(message)), message=message)
@@ -133,7 +139,11 @@ def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -
     ][-limit:]
     wanted = limit - len(extra)
     rows: list[HistoryMessage] = []
-    if conversation is not None and from_rows > 0 and wanted > 0:
+    if conversation is not None and from_rows > 0 and wanted > 0 and stored.count <= limit:
+        cached = history_cache.rows(conversation, stored.count, stored.tail_digests,
+                                    lambda start, stop: _rows_between(conversation, start, stop))
+        rows = cached[max(from_rows - wanted, 0):from_rows]
+    elif conversation is not None and from_rows > 0 and wanted > 0:
         query = (
             Message.objects.filter(conversation_id=conversation, position__lt=from_rows)
             .order_by("-position")
@@ -145,6 +155,13 @@ def _history(conversation: int | None, virtual: Virtual, end: int, limit: int) -
         ]
         rows.reverse()
     return rows + extra
+
+
+def _rows_between(conversation: int, start: int, stop: int) -> list[tuple[HistoryMessage, str]]:
+    query = (Message.objects.filter(conversation_id=conversation, position__gte=start, position__lt=stop)
+             .order_by("position").values_list("id", "role", "payload", "size", "tokens", "digest"))
+    return [(HistoryMessage(role=role, size=size, tokens=tokens, payload=payload, message_id=pk), digest)
+            for pk, role, payload, size, tokens, digest in query]
 
 
 def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -> list[search.Hit]:
@@ -170,14 +187,56 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
 
 
 def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.Hit]:
-    """The interactions a conversation keeps in its block, in their order; purged ones are gone."""
+    """The interactions a conversation keeps in its block, in their order; purged ones are gone.
+
+    Looked up by primary key alone, the scope checked on the rows found: a planner with stale statistics
+    (right after a bulk load) would otherwise walk the scope index over every interaction of the key."""
     if not ids:
         return []
-    rows = Interaction.objects.filter(pk__in=list(ids))
-    if scope.api_key_prefix is not None:
-        rows = rows.filter(api_key_prefix=scope.api_key_prefix)
-    if scope.profile is not None:
-        rows = rows.filter(profile=scope.profile)
-    found = {pk: (prompt, answer, created_at)
-             for pk, prompt, answer, created_at in rows.values_list("id", "prompt", "answer", "created_at")}
+    rows = Interaction.objects.filter(pk__in=list(ids)).order_by().values_list(
+        "id", "prompt", "answer", "created_at", "api_key_prefix", "profile")
+    found = {
+        pk: (prompt, answer, created_at)
+        for pk, prompt, answer, created_at, key, profile in rows
+        if (scope.api_key_prefix is None or key == scope.api_key_prefix)
+        and (scope.profile is None or profile == scope.profile)
+    }
     return [search.Hit(pk, *found[pk], 1.0) for pk in ids if pk in found]
+
+
+# --- Stable reads for other callers (the MCP server, commands): sync, keyword-only, plain values. -------------
+
+
+def conversation_messages(
+    *, api_key_prefix: str, profile: str, conversation_id: str, limit: int | None = None
+) -> list[dict]:
+    """The stored messages of one conversation, oldest first, in OpenAI's chat shape (the newest `limit` when
+    given); [] for an unknown conversation. Exchanges still waiting in a gateway process's batch are not
+    included. Never crosses keys: the same id under another key or profile is another conversation."""
+    rows = Message.objects.filter(
+        conversation__api_key_prefix=api_key_prefix, conversation__profile=profile,
+        conversation__conversation_id=conversation_id,
+    ).order_by("-position").values_list("payload", flat=True)
+    payloads = list(rows[:limit] if limit is not None else rows)
+    payloads.reverse()
+    return [orjson.loads(payload) for payload in payloads]
+
+
+def interactions_search(
+    *, query: str, api_key_prefix: str | None, profile: str | None, top_k: int = 3, min_score: float = 0.0,
+    exclude_conversation_id: str | None = None,
+) -> list[search.Hit]:
+    """Past interactions most relevant to `query` (full-text ranking, as the request path does), best first.
+
+    `api_key_prefix` / `profile` scope the search; None means any (a caller that passes None for the key must
+    itself be allowed to see every key's history). `min_score` is the idf-weighted share of the query's
+    distinctive words an interaction must contain (0..1).
+    """
+    exclude = None
+    if exclude_conversation_id is not None:
+        exclude = Conversation.objects.filter(
+            api_key_prefix=api_key_prefix or "", profile=profile or "", conversation_id=exclude_conversation_id
+        ).values_list("id", flat=True).first()
+    ask = SimilarAsk(query, search.Scope(api_key_prefix, profile), top_k, min_score,
+                     settings.CONTEXT_SIMILAR_MAX_MATCHES)
+    return similar_interactions(ask, exclude_conversation=exclude)

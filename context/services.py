@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,3 +212,19 @@ def purge_schedule_ensure() -> str:
         description="Daily: delete conversations older than CONVERSATION_RETENTION_DAYS (0 keeps them).",
     )
     return "created"
+
+
+def interaction_save(
+    *, api_key_prefix: str, profile: str, conversation_id: str, prompt: str, answer: str,
+    request_id: str | None = None,
+) -> None:
+    """Store one exchange (a user prompt and the answer) in a conversation, now, in the calling thread: the same
+    write the gateway does after a response, so it becomes history and a searchable interaction. Saving the
+    same `request_id` twice stores it once."""
+    from context.pending import ConversationKey
+
+    exchange = Exchange(
+        ConversationKey(api_key_prefix, profile, conversation_id), request_id or f"ext-{uuid.uuid4().hex}",
+        timezone.now(), [{"role": "user", "content": prompt}], answer_message(answer, ()),
+    )
+    context_batch_write([exchange])

@@ -339,6 +339,9 @@ CONTEXT_SIMILAR_MIN_SCORE = env_float("CONTEXT_SIMILAR_MIN_SCORE", 0.3, minimum=
 # A search ranks at most about this many matching interactions (its cost grows with them).
 CONTEXT_SIMILAR_MAX_MATCHES = env_int("CONTEXT_SIMILAR_MAX_MATCHES", 300, minimum=1)
 CONTEXT_HISTORY_MAX_MESSAGES = env_int("CONTEXT_HISTORY_MAX_MESSAGES", 1000, minimum=1)  # newest read per request
+# Stored history kept in memory per process (conversations up to CONTEXT_HISTORY_MAX_MESSAGES), checked against
+# the conversation row on every request; bytes of message JSON, least recently used conversations leave first.
+CONTEXT_HISTORY_CACHE_BYTES = env_int("CONTEXT_HISTORY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0)
 # Output room assumed when a request names no max_tokens (history budget and the window check).
 CONTEXT_DEFAULT_OUTPUT_TOKENS = env_int("CONTEXT_DEFAULT_OUTPUT_TOKENS", 4096, minimum=1)
 # The window history is fitted to for a model whose context window is unknown (0); such a model is never skipped.

@@ -13,4 +13,5 @@ prompt_snapshot: SnapshotHolder[PromptSnapshot] = SnapshotHolder(
     build_prompt_snapshot, read_prompts_token, settings.ROUTING_REFRESH_SECONDS, name="prompts"
 )
 
-sticky_roles = StickyRoles(settings.ROLE_STICKY_MAX_CONVERSATIONS, settings.ROLE_STICKY_TTL_SECONDS)
+sticky_roles = StickyRoles(settings.ROLE_STICKY_MAX_CONVERSATIONS, settings.ROLE_STICKY_TTL_SECONDS,
+                           settings.REDIS_URL)

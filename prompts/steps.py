@@ -59,7 +59,7 @@ async def detect_role(ctx: Any) -> None:
     messages = chat.body["messages"]
     key = conversation_key(ctx)
     if key is not None and not is_new_task(messages):
-        previous = sticky_roles.get(key)
+        previous = await sticky_roles.lookup(key)
         if previous is not None:
             mode = detect_agent_mode(messages)
             if mode is not None and mode.binding and mode.role is not None:
@@ -73,9 +73,13 @@ async def detect_role(ctx: Any) -> None:
 
 
 def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
+    allowed = ctx.caller.key.allowed_roles if ctx.caller.key is not None else frozenset()
+    if allowed and decision.source != EXPLICIT and decision.role not in allowed and DEFAULT_ROLE in allowed:
+        # The gateway's guess must not earn the caller a 403: a key limited to some roles gets the default.
+        decision = Decision(DEFAULT_ROLE, "default", 0.0)
     ctx.role, ctx.role_source, ctx.role_confidence = decision.role, decision.source, decision.confidence
     if key is not None:
-        sticky_roles.put(key, decision)
+        sticky_roles.remember(key, decision)
 
 
 def rewrite(ctx: Any) -> None:

@@ -157,8 +157,14 @@ def test_models_roles_and_profiles_outside_the_key_get_403(keyed):
     response = httpx.post(f"{keyed.base_url}/chat/completions", headers=bearer(plaintext), timeout=10,
                           json={**CHAT, "model": "auto:debugging"})
     assert response.status_code == 200 and response.headers["x-gateway-model"] == "backup-model"
-    rows = usage_rows(6, api_key_prefix=key.prefix)
-    assert sorted(row.status_code for row in rows) == [200] + [403] * 5
+    # a detected role the key may not use is the gateway's guess, not the caller's ask: the default, no 403
+    response = httpx.post(f"{keyed.base_url}/chat/completions", headers=bearer(plaintext), timeout=10, json={
+        "model": "auto", "messages": [{"role": "user", "content": "Design the module boundaries of our billing "
+                                                                  "system and propose an architecture."}]})
+    assert response.status_code == 200
+    assert (response.headers["x-gateway-role"], response.headers["x-gateway-role-source"]) == ("general", "default")
+    rows = usage_rows(7, api_key_prefix=key.prefix)
+    assert sorted(row.status_code for row in rows) == [200, 200] + [403] * 5
     assert {row.profile for row in rows if row.status_code == 200} == {"work"}
 
 

@@ -195,3 +195,29 @@ def test_a_profile_that_stores_nothing_stores_nothing(gateway, upstream, convers
     chat(gateway, [user("personal question")], conversation_id=f"{conversation}-p", profile="personal")
     stored(f"{conversation}-p", 2)
     assert not Conversation.objects.filter(conversation_id=conversation).exists()
+
+
+def test_a_rewound_conversation_replaces_the_stored_tail(gateway, upstream, conversation):
+    messages = [user("one"), answer("one"), user("two")]
+    chat(gateway, messages, conversation_id=conversation)
+    stored(conversation, 4)
+    edited = [user("one"), answer("one"), user("two, but asked differently")]  # the client edited its last turn
+    chat(gateway, edited, conversation_id=conversation)
+    assert sent(upstream) == edited
+    deadline = time.monotonic() + 5
+    while stored(conversation, 4)[-1] != answer("two, but asked differently") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored(conversation, 4) == [*edited, answer("two, but asked differently")]
+
+
+def test_v1_messages_with_a_conversation_id_gets_the_history_too(gateway, upstream, conversation):
+    for text in ("Remember the code word TANGERINE.", "What was the code word?"):
+        response = httpx.post(f"{gateway.url}/v1/messages", timeout=10,
+                              headers={"anthropic-version": "2023-06-01", "x-conversation-id": conversation},
+                              json={"model": "fast-model", "max_tokens": 200, "system": "Be brief.",
+                                    "messages": [{"role": "user", "content": text}]})
+        assert response.status_code == 200, response.text
+    messages = sent(upstream)
+    assert messages[0] == {"role": "system", "content": "Be brief."}
+    assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
+    assert "TANGERINE" in str(messages[1]["content"]) and "mock reply to" in str(messages[2]["content"])

@@ -277,3 +277,19 @@ def test_import_strategies_command_reports_invalid_files(tmp_path):
 
     with pytest.raises(CommandError, match=r"roles\.general\.system_prompt: is required"):
         call_command("import_strategies", str(path), stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_placement_round_trips_and_is_validated():
+    doc = shipped()
+    doc["roles"]["debugging"]["placement"] = "prepend"
+    strategies_import(doc)
+    assert RoleStrategy.objects.get(role__name="debugging").placement == "prepend"
+    assert RoleStrategy.objects.get(role__name="testing").placement == "append"
+    exported = strategies_export()
+    assert exported["roles"]["debugging"]["placement"] == "prepend"
+    assert "placement" not in exported["roles"]["testing"]  # the default is not written: the shipped file stays
+    doc["roles"]["debugging"]["placement"] = "sideways"
+    with pytest.raises(ConfigError) as error:
+        strategies_import(doc)
+    assert "roles.debugging.placement" in str(error.value)

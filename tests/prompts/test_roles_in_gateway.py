@@ -146,3 +146,22 @@ def test_a_named_model_is_not_detected_and_says_no_role(gateway, upstream):
     assert response.status_code == 200
     assert "x-gateway-role" not in response.headers
     assert upstream_model(upstream) == "smart-upstream"
+
+
+def test_a_recorded_claude_code_request_is_read_for_its_task_not_its_scaffolding():
+    """Requests Claude Code 2.1.332 really sent (tests/fixtures/agents): its system prompt, tools and
+    reminders are left to the agent; detection reads the person's prompt, decides from it (not by default),
+    and the next turn of its loop (the tool result) is not a new task, so the conversation keeps its role.
+    (Not sent through the gateway here: this branch's /v1/messages refuses the `system` message these
+    requests carry inside `messages`; the wire work fixes that.)"""
+    import json
+    from pathlib import Path
+
+    from prompts.detection import detect_role, is_new_task, task_text
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "agents"
+    first, loop = (json.loads((fixtures / f"claude_code_2.1.332_{n}.request.json").read_text())["body"]
+                   for n in (1, 2))
+    assert task_text(first["messages"], first["system"]) == "Read hello.txt and tell me what it says"
+    assert detect_role(first["messages"], first["system"]).source in ("fast_path", "classifier")
+    assert is_new_task(first["messages"]) and not is_new_task(loop["messages"])
