@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -104,8 +105,9 @@ def execute(run: ResearchRun, *, echo: Callable[[str], None] | None = None,
     """Run `run` (queued, holding the lock) to the end; the row says how it went. Never raises for a bad
     source; any other failure marks the run failed (nothing half-applied: the writes are one transaction)."""
     progress = Progress(run, echo)
+    worker = f"{socket.gethostname()}:{os.getpid()} {threading.current_thread().name}"
     ResearchRun.objects.filter(pk=run.pk).update(
-        status=ResearchRun.Status.RUNNING, started_at=timezone.now(), worker=f"{socket.gethostname()}:{os.getpid()}"
+        status=ResearchRun.Status.RUNNING, started_at=timezone.now(), worker=worker[:200]
     )
     try:
         _execute(run, progress, transport)
@@ -304,9 +306,12 @@ def gateway_models(listed: dict[str, list[FoundModel]]) -> dict[str, GatewayMode
         callable_row = row.provider_id in configured and (
             row.enabled or row.upstream_name in listed_names.get(provider.name, ())
         )
+        # An enabled row on an enabled provider keeps its place even where this process lacks the key (a
+        # worker's environment may differ from the gateway's): research must not empty rankings for that.
         models[row.public_id] = GatewayModel(
             public_id=row.public_id, provider=provider.name, upstream_name=row.upstream_name, exists=True,
-            enabled=row.enabled, can_enter=callable_row, can_stay=callable_row,
+            enabled=row.enabled, can_enter=callable_row,
+            can_stay=callable_row or (row.enabled and provider.enabled),
             free=provider.tier == Provider.Tier.FREE,
         )
         known.add((provider.name, row.upstream_name))
@@ -340,7 +345,7 @@ def apply_rankings(run: ResearchRun, scored: Scored, roles: list[str],
             current = [ProposedEntry(s.model, s.kind, s.reason, s.pinned) for s in current_specs]
             proposed = propose_role(scored, role, current, margin=settings.RESEARCH_MARGIN,
                                     max_entries=settings.RESEARCH_MAX_ENTRIES)
-            if proposed == current:
+            if proposed == current or (current and not proposed):  # never empties a ranking
                 continue
             rows_added += _create_rows([e.model_id for e in proposed], scored, listed)
             ranking_replace(role=role, entries=[RankingSpec(e.model_id, e.kind, e.reason, e.pinned) for e in proposed])
