@@ -132,6 +132,13 @@ def _execute(run: ResearchRun, progress: Progress, transport: httpx.BaseTranspor
     failed = [o.name for o in read.outcomes if o.status != "ok"]
     ResearchRun.objects.filter(pk=run.pk).update(sources=run.sources)
 
+    if read.outcomes and len(failed) == len(read.outcomes):
+        message = f"No source could be read ({', '.join(failed)}); no ranking was changed."
+        progress(100, message)
+        ResearchRun.objects.filter(pk=run.pk).update(
+            status=ResearchRun.Status.FAILED, error=message, summary=message, finished_at=timezone.now(), active=None
+        )
+        return
     if not read.catalogue_ok:
         _finish(run, progress, summary="No model catalogue could be read: names cannot be matched, so no "
                 f"ranking was changed. Failed sources: {', '.join(failed) or 'none enabled'}.")

@@ -205,7 +205,7 @@ class ModelAdmin(admin.ModelAdmin):
 
 class RankingEntryInline(admin.TabularInline):
     model = RankingEntry
-    fields = ("position", "model", "kind", "reason")
+    fields = ("position", "model", "kind", "reason", "pinned")
     autocomplete_fields = ("model",)
     ordering = ("position", "id")
     formfield_overrides = SMALL_TEXTAREA
@@ -243,10 +243,10 @@ class RoleAdmin(admin.ModelAdmin):
 
 @admin.register(RankingEntry)
 class RankingEntryAdmin(admin.ModelAdmin):
-    list_display = ("role", "position", "model", "kind", "short_reason")
+    list_display = ("role", "position", "model", "kind", "pinned", "short_reason")
     list_display_links = ("role",)
-    list_editable = ("position", "kind")
-    list_filter = ("role", "kind", "model__provider")
+    list_editable = ("position", "kind", "pinned")
+    list_filter = ("role", "kind", "pinned", "model__provider")
     list_select_related = ("role", "model")
     search_fields = ("model__public_id", "reason")
     autocomplete_fields = ("role", "model")

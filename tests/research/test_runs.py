@@ -242,3 +242,15 @@ NEW_CATALOGUE_ENTRY = {
     "top_provider": {"context_length": 256000, "max_completion_tokens": 32000, "is_moderated": False},
     "supported_parameters": ["tools", "response_format"],
 }
+
+
+def test_a_run_where_no_source_could_be_read_fails_and_changes_nothing(world):
+    for path in list(world.files):
+        world.publish(path, HTML_ERROR, status=503, content_type="text/html")
+    before = dumps_routing(routing_config_export())
+
+    run = services.run_now(triggered_by="test")
+
+    assert run.status == "failed" and "No source could be read" in run.error and run.active is None
+    assert dumps_routing(routing_config_export()) == before
+    assert services.run_create(triggered_by="next").pk  # the lock was released
