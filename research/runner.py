@@ -453,7 +453,9 @@ def _scores_report(scored: Scored) -> dict[str, list[dict[str, Any]]]:
         best = sorted(by_identity.values(), key=lambda s: (-s.score, s.identity))[:TOP_SCORES_KEPT]
         report[role] = [
             {"identity": s.identity, "models": sorted(models_of.get(s.identity, [])), "score": round(s.score, 4),
-             "coverage": round(s.coverage, 3), "explanation": s.explain()}
+             "coverage": round(s.coverage, 3), "explanation": s.explain(),
+             "sources": sorted({f"{c.source} {c.as_of or ''} {c.url}".replace("  ", " ")
+                                for f in s.families for c in f.components})}
             for s in best
         ]
     return report

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from research import runner
@@ -95,7 +95,7 @@ def _execute_in_thread(run_id: int) -> None:
     try:
         run_execute(run_id=run_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread ends: its connection must not linger until garbage collection
 
 
 def run_execute(*, run_id: int, echo: Callable[[str], None] | None = None, transport=None) -> ResearchRun | None:

@@ -5,6 +5,7 @@ routed by the new ranking without a restart."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -59,6 +60,28 @@ def test_trigger_answers_at_once_and_a_second_trigger_gets_409_with_the_running_
     assert ranking_read(role="implementation")[0].model != "gpt-4o"
     status = httpx.get(f"{url}/status", timeout=10).json()
     assert status["active"] is None and status["latest"]["id"] == run_id and status["latest"]["changed_roles"]
+
+    # The lock holds across processes: a run held by this (test) process refuses the gateway's trigger.
+    held = services.run_create(triggered_by="another process")
+    refused = httpx.post(f"{url}/trigger", timeout=10)
+    assert refused.status_code == 409 and refused.json()["run_id"] == held.pk
+
+
+def test_manage_py_research_prints_progress_and_the_outcome(world):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("research", "trigger", stdout=out)
+    text = out.getvalue()
+    assert "fetching aider" in text and "[100%] done" in text
+    assert re.search(r"run \d+ succeeded: \d+ role\(s\) changed", text), text
+    assert "aider: ok, 132 records" in text
+    out = io.StringIO()
+    call_command("research", "status", stdout=out)
+    assert json.loads(out.getvalue())["latest"]["status"] == "succeeded"
 
 
 def test_the_endpoints_need_an_admin_key_or_a_staff_session_with_csrf(world, settings, client, django_user_model):
