@@ -254,3 +254,24 @@ def test_a_run_where_no_source_could_be_read_fails_and_changes_nothing(world):
     assert run.status == "failed" and "No source could be read" in run.error and run.active is None
     assert dumps_routing(routing_config_export()) == before
     assert services.run_create(triggered_by="next").pk  # the lock was released
+
+
+def test_runs_are_reverted_newest_first(world):
+    before = json.dumps(routing_config_export()["roles"], indent=2)
+    first = services.run_now(triggered_by="test")
+    world.publish("/aider/polyglot_leaderboard.yml",
+                  (LEADERBOARDS / "aider_polyglot_leaderboard.yml").read_text() + NEW_AIDER_ENTRY)
+    catalogue = json.loads((CATALOGUES / "openrouter_models.recorded.json").read_bytes())
+    catalogue["data"].append(NEW_CATALOGUE_ENTRY)
+    world.publish("/openrouter/api/v1/models", json.dumps(catalogue))
+    listed = json.loads(provider_catalogue_json())
+    listed["data"].append(NEW_CATALOGUE_ENTRY)
+    world.publish("/provider/v1/models", json.dumps(listed))
+    second = services.run_now(triggered_by="test")
+    assert "implementation" in second.changes
+
+    with pytest.raises(services.RevertRefused, match=f"run {second.pk} changed .*implementation"):
+        services.run_revert(run=first, by="test")
+    services.run_revert(run=second, by="test")
+    services.run_revert(run=first, by="test")
+    assert json.dumps(routing_config_export()["roles"], indent=2) == before
