@@ -31,7 +31,7 @@ def test_a_run_ranks_the_coding_leader_above_the_trailer_with_reasons_naming_num
     assert run.progress == 100 and run.finished_at and run.active is None
     assert {s["name"]: s["status"] for s in run.sources} == {
         "aider": "ok", "livebench": "ok", "lmarena": "ok", "openrouter": "ok", "openrouter_archive": "ok",
-        "swebench": "ok",
+        "swebench": "ok", "provider:openrouter": "ok",
     }
     assert all(s["records"] > 0 and s["elapsed_ms"] >= 0 for s in run.sources)
     for role in ("implementation", "code_review"):
