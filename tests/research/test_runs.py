@@ -275,3 +275,19 @@ def test_runs_are_reverted_newest_first(world):
     services.run_revert(run=second, by="test")
     services.run_revert(run=first, by="test")
     assert json.dumps(routing_config_export()["roles"], indent=2) == before
+
+
+def test_disabled_newcomers_never_push_working_models_out_of_a_short_ranking(world, settings):
+    settings.RESEARCH_MAX_ENTRIES = 3
+
+    run = services.run_now(triggered_by="test")
+
+    assert run.status == "succeeded"
+    for role in ("implementation", "code_review", "documentation"):
+        ranking = ranking_read(role=role)
+        enabled = set(Model.objects.filter(enabled=True, public_id__in=[e.model for e in ranking])
+                      .values_list("public_id", flat=True))
+        assert len(ranking) == 3, (role, ranking)
+        # Only the primary may be a row waiting to be enabled; the rest of the list can serve today.
+        assert {e.model for e in ranking[1:]} <= enabled, (role, ranking)
+    assert order("implementation")[1:] == ["o3", "claude-3.7"]
