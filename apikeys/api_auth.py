@@ -32,6 +32,8 @@ async def staff_or_admin_key_for_writes(request: HttpRequest) -> bool:
 
         if request.method in ("GET", "HEAD", "OPTIONS") or check_csrf(request) is None:
             return True
+        if "authorization" not in request.headers and "x-api-key" not in request.headers:
+            raise PermissionDenied("A staff session must send its CSRF token (X-CSRFToken) to change things.")
     if not (await gateway_key(request)).is_admin:
         raise PermissionDenied("This endpoint needs an admin key, or a staff session with its CSRF token.")
     return True

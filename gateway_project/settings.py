@@ -379,7 +379,7 @@ RESEARCH_MAX_ENTRIES = env_int("RESEARCH_MAX_ENTRIES", 5, minimum=1)
 RESEARCH_PROVIDER_CATALOGUES = env_bool("RESEARCH_PROVIDER_CATALOGUES", True)
 # A run that has shown no progress for this long (its process died) no longer blocks a new one.
 RESEARCH_STALE_SECONDS = env_int("RESEARCH_STALE_SECONDS", 1800, minimum=60)
-# Without a broker, the gateway process runs the django-celery-beat schedule itself (research/scheduler.py).
+# Without a broker, the gateway process runs research's django-celery-beat tasks itself (research/scheduler.py).
 RESEARCH_EMBEDDED_SCHEDULER = env_bool("RESEARCH_EMBEDDED_SCHEDULER", CELERY_TASK_ALWAYS_EAGER)
 RESEARCH_SCHEDULER_POLL_SECONDS = env_float("RESEARCH_SCHEDULER_POLL_SECONDS", 30.0, minimum=0.05)
 

@@ -188,9 +188,34 @@ def propose_role(
         if m in identity_of and identity_of[m] in role_scores
     }
     free_ids = {m for m in callable_ids if (model := scored.models.get(m)) is not None and model.free}
-    return propose_ranking(
-        current, scores, callable_ids, margin=margin, max_entries=max_entries, free_ids=free_ids
+    proposed = propose_ranking(
+        current, scores, callable_ids, margin=margin, max_entries=len(current) + len(callable_ids), free_ids=free_ids
     )
+    serving = {m for m, model in scored.models.items() if model.exists and model.enabled}
+    serving |= {m for m in current_ids if m not in scored.models}  # not described: treat as serving, keep
+    return trim_ranking(proposed, current, limit=max(max_entries, len(current)), serving=serving)
+
+
+def trim_ranking(
+    proposed: Sequence[RankingEntry], current: Sequence[RankingEntry], *, limit: int, serving: set[str]
+) -> list[RankingEntry]:
+    """Cut a proposal to `limit` entries, dropping from the bottom the entries that cannot serve yet
+    (disabled rows, rows to be added) before any that can: a disabled newcomer never pushes a working model
+    out, so research cannot leave a role with nothing to call. Neither a pinned entry nor the primary is
+    dropped, and pinned entries keep their index."""
+    pinned = {index: entry for index, entry in enumerate(current) if entry.pinned}
+    rest = [entry for entry in proposed if not entry.pinned]
+    room = max(limit - len(pinned), 0)
+    for can_drop in (lambda e: e.model_id not in serving, lambda e: True):
+        index = len(rest) - 1
+        while len(rest) > room and index >= 0:
+            if rest[index].kind != "primary" and can_drop(rest[index]):
+                del rest[index]
+            index -= 1
+    result = list(rest)
+    for index, entry in sorted(pinned.items()):
+        result.insert(min(index, len(result)), entry)
+    return result
 
 
 def _best_per_identity(scored: Scored) -> dict[str, str]:

@@ -16,10 +16,10 @@ import json
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -27,18 +27,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from providers import PROVIDER_CLASSES
-from providers.catalogue import DiscoveryError, FoundModel, fetch_catalogue
+from providers.catalogue import FoundModel
 from research.evaluation import (
     GatewayModel,
-    RowFacts,
     Scored,
-    guard_catalogue_changes,
     propose_role,
     score_models,
 )
 from research.fetch import Fetcher, FetchError
-from research.models import CatalogueChange, ResearchRun, ResearchSource
+from research.inventory import apply_catalogue_guard, gateway_models, provider_catalogues
+from research.models import ResearchRun, ResearchSource
 from research.ranking import RankingEntry as ProposedEntry
 from research.ranking import diff_rankings
 from research.reviews import aliases_record
@@ -47,8 +45,7 @@ from research.sources import CATALOGUE_KINDS, EXTRA_DOCUMENTS, PARSERS, Catalogu
 from research.sources.records import SourceFormatError
 from routing.discovery import models_create_discovered
 from routing.models import Model, Provider, Role
-from routing.selectors import provider_spec
-from routing.services import RankingSpec, config_bulk_edit, model_fields_update, ranking_read, ranking_replace
+from routing.services import RankingSpec, config_bulk_edit, ranking_read, ranking_replace
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +101,9 @@ def execute(run: ResearchRun, *, echo: Callable[[str], None] | None = None,
     """Run `run` (queued, holding the lock) to the end; the row says how it went. Never raises for a bad
     source; any other failure marks the run failed (nothing half-applied: the writes are one transaction)."""
     progress = Progress(run, echo)
+    worker = f"{socket.gethostname()}:{os.getpid()} {threading.current_thread().name}"
     ResearchRun.objects.filter(pk=run.pk).update(
-        status=ResearchRun.Status.RUNNING, started_at=timezone.now(), worker=f"{socket.gethostname()}:{os.getpid()}"
+        status=ResearchRun.Status.RUNNING, started_at=timezone.now(), worker=worker[:200]
     )
     try:
         _execute(run, progress, transport)
@@ -130,13 +128,20 @@ def _execute(run: ResearchRun, progress: Progress, transport: httpx.BaseTranspor
     failed = [o.name for o in read.outcomes if o.status != "ok"]
     ResearchRun.objects.filter(pk=run.pk).update(sources=run.sources)
 
+    if read.outcomes and len(failed) == len(read.outcomes):
+        message = f"No source could be read ({', '.join(failed)}); no ranking was changed."
+        progress(100, message)
+        ResearchRun.objects.filter(pk=run.pk).update(
+            status=ResearchRun.Status.FAILED, error=message, summary=message, finished_at=timezone.now(), active=None
+        )
+        return
     if not read.catalogue_ok:
         _finish(run, progress, summary="No model catalogue could be read: names cannot be matched, so no "
                 f"ranking was changed. Failed sources: {', '.join(failed) or 'none enabled'}.")
         return
 
     progress(55, "reading the configured providers' model lists")
-    providers = _provider_catalogues(run) if settings.RESEARCH_PROVIDER_CATALOGUES else {}
+    providers = provider_catalogues(run) if settings.RESEARCH_PROVIDER_CATALOGUES else {}
     models = gateway_models(providers)
     fingerprint = _fingerprint(read, models)
     previous = ResearchRun.objects.filter(status=ResearchRun.Status.SUCCEEDED).exclude(fingerprint="").first()
@@ -261,68 +266,6 @@ def _get(fetcher: Fetcher, bodies: dict[str, bytes], url: str) -> bytes:
     return bodies[url]
 
 
-# ---- the gateway's models -----------------------------------------------------------------------------
-
-
-def _configured(provider: Provider) -> bool:
-    """The gateway can call it from here: enabled, a kind it speaks, and its key (when it names one) set."""
-    if not provider.enabled or provider.kind not in PROVIDER_CLASSES:
-        return False
-    spec = provider_spec(provider)
-    return bool(spec.api_key) or not spec.key_env
-
-
-def _provider_catalogues(run: ResearchRun) -> dict[str, list[FoundModel]]:
-    """Each configured provider's own model list; a provider whose list cannot be read is noted and skipped."""
-    found: dict[str, list[FoundModel]] = {}
-    errors: dict[str, str] = {}
-    for provider in Provider.objects.order_by("name"):
-        if not _configured(provider):
-            continue
-        try:
-            found[provider.name] = fetch_catalogue(provider_spec(provider))
-        except DiscoveryError as exc:
-            errors[provider.name] = str(exc)
-    if errors:
-        run.sources = [*run.sources, *({"name": f"provider:{name}", "kind": "provider /models", "status": "failed",
-                                        "records": 0, "error": error} for name, error in errors.items())]
-        ResearchRun.objects.filter(pk=run.pk).update(sources=run.sources)
-    return found
-
-
-def gateway_models(listed: dict[str, list[FoundModel]]) -> dict[str, GatewayModel]:
-    """Every model row, plus every model a configured provider lists without a row (could be added disabled)."""
-    providers = {p.pk: p for p in Provider.objects.all()}
-    configured = {pk for pk, p in providers.items() if _configured(p)}
-    listed_names = {name: {m.upstream_name for m in found} for name, found in listed.items()}
-    models: dict[str, GatewayModel] = {}
-    known: set[tuple[str, str]] = set()
-    for row in Model.objects.order_by("public_id"):
-        provider = providers[row.provider_id]
-        # Callable: enabled on a configured provider, or a disabled row its provider still lists (added by
-        # discovery or an earlier run, waiting for the operator): such a row may enter and may stay.
-        callable_row = row.provider_id in configured and (
-            row.enabled or row.upstream_name in listed_names.get(provider.name, ())
-        )
-        models[row.public_id] = GatewayModel(
-            public_id=row.public_id, provider=provider.name, upstream_name=row.upstream_name, exists=True,
-            enabled=row.enabled, can_enter=callable_row, can_stay=callable_row,
-            free=provider.tier == Provider.Tier.FREE,
-        )
-        known.add((provider.name, row.upstream_name))
-    tiers = {p.name: p.tier for p in providers.values()}
-    for name, found in listed.items():
-        for model in found:
-            public_id = f"{name}/{model.upstream_name}"
-            if (name, model.upstream_name) in known or public_id in models or len(public_id) > 200:
-                continue
-            models[public_id] = GatewayModel(
-                public_id=public_id, provider=name, upstream_name=model.upstream_name, exists=False,
-                enabled=False, can_enter=True, can_stay=False, free=tiers.get(name) == Provider.Tier.FREE,
-            )
-    return models
-
-
 # ---- rankings -----------------------------------------------------------------------------------------
 
 
@@ -340,7 +283,7 @@ def apply_rankings(run: ResearchRun, scored: Scored, roles: list[str],
             current = [ProposedEntry(s.model, s.kind, s.reason, s.pinned) for s in current_specs]
             proposed = propose_role(scored, role, current, margin=settings.RESEARCH_MARGIN,
                                     max_entries=settings.RESEARCH_MAX_ENTRIES)
-            if proposed == current:
+            if proposed == current or (current and not proposed):  # never empties a ranking
                 continue
             rows_added += _create_rows([e.model_id for e in proposed], scored, listed)
             ranking_replace(role=role, entries=[RankingSpec(e.model_id, e.kind, e.reason, e.pinned) for e in proposed])
@@ -377,36 +320,6 @@ def spec_from_dict(data: dict[str, Any]) -> RankingSpec:
                        pinned=bool(data.get("pinned", False)))
 
 
-# ---- catalogue guard ----------------------------------------------------------------------------------
-
-
-def apply_catalogue_guard(run: ResearchRun, listed: dict[str, list[FoundModel]]) -> dict[str, Any]:
-    """Apply providers' price/context changes within ×10 of a row's values; hold the rest for review.
-    Never deletes or disables a row; an identical change already held is not held twice."""
-    rows = [
-        RowFacts(m.public_id, m.provider.name, m.upstream_name, m.context_window,
-                 Decimal(m.input_price_per_mtok), Decimal(m.output_price_per_mtok))
-        for m in Model.objects.select_related("provider").filter(provider__name__in=list(listed))
-    ]
-    by_provider = {name: {m.upstream_name: m for m in found} for name, found in listed.items()}
-    apply, hold = guard_catalogue_changes(rows, by_provider)
-    changed = model_fields_update(updates=[(c.public_id, c.field, c.proposed) for c in apply]) if apply else []
-    held: list[dict[str, str]] = []
-    models = {m.public_id: m for m in Model.objects.filter(public_id__in=[c.public_id for c in hold])}
-    for change in hold:
-        values = {"model": models[change.public_id], "field": change.field, "current_value": str(change.current),
-                  "proposed_value": str(change.proposed), "status": CatalogueChange.Status.HELD}
-        if not CatalogueChange.objects.filter(**values).exists():
-            CatalogueChange.objects.create(**values, source=change.source, run=run)
-        held.append({"model": change.public_id, "field": change.field, "current": str(change.current),
-                     "proposed": str(change.proposed), "source": change.source})
-    return {
-        "applied": [{"model": c.public_id, "field": c.field, "from": str(c.current), "to": str(c.proposed)}
-                    for c in apply if c.public_id in changed],
-        "held": held,
-    }
-
-
 # ---- reports ------------------------------------------------------------------------------------------
 
 
@@ -441,7 +354,9 @@ def _scores_report(scored: Scored) -> dict[str, list[dict[str, Any]]]:
         best = sorted(by_identity.values(), key=lambda s: (-s.score, s.identity))[:TOP_SCORES_KEPT]
         report[role] = [
             {"identity": s.identity, "models": sorted(models_of.get(s.identity, [])), "score": round(s.score, 4),
-             "coverage": round(s.coverage, 3), "explanation": s.explain()}
+             "coverage": round(s.coverage, 3), "explanation": s.explain(),
+             "sources": sorted({f"{c.source} {c.as_of or ''} {c.url}".replace("  ", " ")
+                                for f in s.families for c in f.components})}
             for s in best
         ]
     return report

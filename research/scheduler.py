@@ -20,6 +20,8 @@ from django.db.models import F
 from django_celery_beat.models import PeriodicTask
 from django_celery_beat.schedulers import ModelEntry
 
+from research import tasks  # noqa: F401  (registers the tasks the schedule names in this process)
+
 logger = logging.getLogger(__name__)
 
 TASK_PREFIX = "research."
@@ -29,6 +31,10 @@ def due_tasks_run() -> list[str]:
     """Run every enabled research periodic task that is due; returns the names of those run."""
     ran: list[str] = []
     for task in PeriodicTask.objects.filter(enabled=True, task__startswith=TASK_PREFIX):
+        registered = current_app.tasks.get(task.task)
+        if registered is None:
+            logger.error("periodic task %r names %r, which is not a registered task", task.name, task.task)
+            continue
         entry = ModelEntry(task, app=current_app)
         if not entry.is_due().is_due:
             continue
@@ -40,10 +46,6 @@ def due_tasks_run() -> list[str]:
             last_run_at=now, total_run_count=F("total_run_count") + 1
         )
         if not claimed:  # another process fired it
-            continue
-        registered = current_app.tasks.get(task.task)
-        if registered is None:
-            logger.error("periodic task %r names %r, which is not a registered task", task.name, task.task)
             continue
         logger.info("embedded scheduler: running %r", task.name)
         registered.apply(args=json.loads(task.args or "[]"), kwargs=json.loads(task.kwargs or "{}"))

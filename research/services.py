@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from research import runner
@@ -95,7 +95,7 @@ def _execute_in_thread(run_id: int) -> None:
     try:
         run_execute(run_id=run_id)
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread ends: its connection must not linger until garbage collection
 
 
 def run_execute(*, run_id: int, echo: Callable[[str], None] | None = None, transport=None) -> ResearchRun | None:
@@ -122,12 +122,17 @@ def run_now(*, mode: str = ResearchRun.Mode.TRIGGER, triggered_by: str = "",
 def run_revert(*, run: ResearchRun, by: str) -> list[str]:
     """Restore the rankings of every role the run changed to exactly what they were before it (order,
     kinds, reasons, pins), in one transaction with one config version bump; returns the roles restored.
-    Raises RevertRefused (nothing changed) when the run changed nothing, another run is in progress, or a
-    model of the old ranking no longer exists."""
+    Raises RevertRefused (nothing changed) when the run changed nothing, another run is in progress, a later
+    run not yet reverted changed the same roles (revert that one first), or a model of the old ranking no
+    longer exists."""
     if not run.previous_rankings:
         raise RevertRefused(f"run {run.pk} changed no ranking; there is nothing to revert.")
     if ResearchRun.objects.filter(active=True).exists():
         raise RevertRefused("a research run is in progress; revert after it ends.")
+    for later in ResearchRun.objects.filter(pk__gt=run.pk, reverted_at__isnull=True).order_by("pk"):
+        overlap = sorted(set(later.previous_rankings) & set(run.previous_rankings))
+        if overlap:  # restoring under it would silently drop that run's changes, and its own revert
+            raise RevertRefused(f"run {later.pk} changed {', '.join(overlap)} after run {run.pk}; revert it first.")
     try:
         with config_bulk_edit(), transaction.atomic():
             for role, entries in sorted(run.previous_rankings.items()):

@@ -212,3 +212,18 @@ def test_diff_lists_every_change_ready_for_a_run_row():
         "before_reason": None,
         "after_reason": "d over a",
     }
+
+
+def test_trimming_drops_rows_that_cannot_serve_first_and_keeps_pins_and_the_primary_in_place():
+    from research.evaluation import trim_ranking
+
+    current = [RankingEntry("a", "primary", "", False), RankingEntry("pin", "fallback", "kept", True)]
+    proposed = [
+        RankingEntry("new1", "primary", "x", False), RankingEntry("pin", "fallback", "kept", True),
+        RankingEntry("new2", "fallback", "x", False), RankingEntry("a", "fallback", "", False),
+        RankingEntry("new3", "fallback", "x", False), RankingEntry("b", "fallback", "x", False),
+    ]
+    trimmed = trim_ranking(proposed, current, limit=3, serving={"a", "b", "pin"})
+    assert [e.model_id for e in trimmed] == ["new1", "pin", "a"]
+    trimmed = trim_ranking(proposed, current, limit=4, serving={"a", "b", "pin"})
+    assert [e.model_id for e in trimmed] == ["new1", "pin", "a", "b"]

@@ -31,7 +31,7 @@ def test_a_run_ranks_the_coding_leader_above_the_trailer_with_reasons_naming_num
     assert run.progress == 100 and run.finished_at and run.active is None
     assert {s["name"]: s["status"] for s in run.sources} == {
         "aider": "ok", "livebench": "ok", "lmarena": "ok", "openrouter": "ok", "openrouter_archive": "ok",
-        "swebench": "ok",
+        "swebench": "ok", "provider:openrouter": "ok",
     }
     assert all(s["records"] > 0 and s["elapsed_ms"] >= 0 for s in run.sources)
     for role in ("implementation", "code_review"):
@@ -242,3 +242,52 @@ NEW_CATALOGUE_ENTRY = {
     "top_provider": {"context_length": 256000, "max_completion_tokens": 32000, "is_moderated": False},
     "supported_parameters": ["tools", "response_format"],
 }
+
+
+def test_a_run_where_no_source_could_be_read_fails_and_changes_nothing(world):
+    for path in list(world.files):
+        world.publish(path, HTML_ERROR, status=503, content_type="text/html")
+    before = dumps_routing(routing_config_export())
+
+    run = services.run_now(triggered_by="test")
+
+    assert run.status == "failed" and "No source could be read" in run.error and run.active is None
+    assert dumps_routing(routing_config_export()) == before
+    assert services.run_create(triggered_by="next").pk  # the lock was released
+
+
+def test_runs_are_reverted_newest_first(world):
+    before = json.dumps(routing_config_export()["roles"], indent=2)
+    first = services.run_now(triggered_by="test")
+    world.publish("/aider/polyglot_leaderboard.yml",
+                  (LEADERBOARDS / "aider_polyglot_leaderboard.yml").read_text() + NEW_AIDER_ENTRY)
+    catalogue = json.loads((CATALOGUES / "openrouter_models.recorded.json").read_bytes())
+    catalogue["data"].append(NEW_CATALOGUE_ENTRY)
+    world.publish("/openrouter/api/v1/models", json.dumps(catalogue))
+    listed = json.loads(provider_catalogue_json())
+    listed["data"].append(NEW_CATALOGUE_ENTRY)
+    world.publish("/provider/v1/models", json.dumps(listed))
+    second = services.run_now(triggered_by="test")
+    assert "implementation" in second.changes
+
+    with pytest.raises(services.RevertRefused, match=f"run {second.pk} changed .*implementation"):
+        services.run_revert(run=first, by="test")
+    services.run_revert(run=second, by="test")
+    services.run_revert(run=first, by="test")
+    assert json.dumps(routing_config_export()["roles"], indent=2) == before
+
+
+def test_disabled_newcomers_never_push_working_models_out_of_a_short_ranking(world, settings):
+    settings.RESEARCH_MAX_ENTRIES = 3
+
+    run = services.run_now(triggered_by="test")
+
+    assert run.status == "succeeded"
+    for role in ("implementation", "code_review", "documentation"):
+        ranking = ranking_read(role=role)
+        enabled = set(Model.objects.filter(enabled=True, public_id__in=[e.model for e in ranking])
+                      .values_list("public_id", flat=True))
+        assert len(ranking) == 3, (role, ranking)
+        # Only the primary may be a row waiting to be enabled; the rest of the list can serve today.
+        assert {e.model for e in ranking[1:]} <= enabled, (role, ranking)
+    assert order("implementation")[1:] == ["o3", "claude-3.7"]
