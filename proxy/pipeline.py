@@ -27,6 +27,7 @@ from proxy import steps
 from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
+from proxy.metrics import folder as metrics_folder
 from proxy.outcomes import Subscribers
 from proxy.recording import record_usage_row, settle_limits
 from proxy.state import circuit_breaker
@@ -94,6 +95,7 @@ pipeline = Pipeline({
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
+outcomes.subscribe(metrics_folder.observe, name="metrics")  # appends a tuple; folded after the response
 
 
 def load_plugins(modules: list[str]) -> None:
