@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
@@ -149,3 +149,36 @@ def usage_rollup_rebuild(*, since: datetime | None = None) -> int:
                 batch = []
         written += len(UsageRollup.objects.bulk_create(batch))
     return written
+
+
+RETENTION_BATCH = 2000
+
+
+def usage_records_delete_batch(*, before: datetime, batch_size: int = RETENTION_BATCH) -> int:
+    """Delete up to `batch_size` of the oldest raw rows created before `before`; the roll-up keeps their sums.
+
+    One short transaction per batch, oldest ids first, so the usage writer waits at most one batch.
+    Returns the number deleted (0: nothing older is left).
+    """
+    close_old_connections()
+    ids = list(UsageRecord.objects.filter(created_at__lt=before).order_by("created_at").values_list("id", flat=True)
+               [:batch_size])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        deleted, _ = UsageRecord.objects.filter(id__in=ids).delete()
+    return deleted
+
+
+def usage_records_delete_expired(*, days: int, now: datetime | None = None, pause_seconds: float = 0.05) -> int:
+    """Delete raw rows older than `days` days, batch by batch with a pause between (sync: Celery, commands)."""
+    import time
+
+    from django.utils import timezone
+
+    before = (now or timezone.now()) - timedelta(days=days)
+    total = 0
+    while deleted := usage_records_delete_batch(before=before):
+        total += deleted
+        time.sleep(pause_seconds)
+    return total
