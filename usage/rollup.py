@@ -1,25 +1,26 @@
-"""The hourly roll-up: how usage events fold into `UsageRollup` rows, and the upsert that adds them.
+"""The roll-ups: how usage events fold into `UsageRollup` (per UTC hour) and `UsageDailyRollup` (per UTC
+day) rows, and the upsert that adds them.
 
-One function decides each event's roll-up key (`rollup_key`), used by the writer for fresh rows; the
-backfill (usage.services.usage_rollup_rebuild) computes the same key in SQL, and a test holds the two equal.
+One function decides each event's dimensions (`dimensions_of`), used by the writer for fresh rows; the
+backfill (usage.services.usage_rollup_rebuild) computes the same in SQL, and a test holds the two equal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 
 from django.db import connection
 
 from usage.events import UsageEvent
-from usage.models import ROLLUP_KEY_FIELDS, UsageRollup
+from usage.models import SUM_FIELDS, RollupSums, UsageDailyRollup, UsageRollup
 
-SUM_FIELDS = UsageRollup.SUM_FIELDS
 UPSERT_CHUNK = 400  # rows per INSERT: 19 columns x 400 stays far below SQLite's and PostgreSQL's parameter limits
+ROLLUPS: tuple[type[RollupSums], ...] = (UsageRollup, UsageDailyRollup)
 
-RollupKey = tuple[datetime, str, str, str, str, str, str, str]
+Dimensions = tuple[str, str, str, str, str, str, str]
 
 
 def hour_of(moment: datetime) -> datetime:
@@ -28,13 +29,16 @@ def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(moment: datetime) -> date:
+    return hour_of(moment).date()
+
+
 def status_class(status_code: int) -> str:
     return f"{int(status_code) // 100}xx"
 
 
-def rollup_key(event: UsageEvent) -> RollupKey:
+def dimensions_of(event: UsageEvent) -> Dimensions:
     return (
-        hour_of(event.created_at),
         event.model,
         event.provider,
         event.role,
@@ -45,11 +49,12 @@ def rollup_key(event: UsageEvent) -> RollupKey:
     )
 
 
-def rollup_deltas(events: Iterable[UsageEvent]) -> dict[RollupKey, list]:
-    """Each roll-up key's sums over `events`, in SUM_FIELDS order."""
-    deltas: dict[RollupKey, list] = {}
+def rollup_deltas(events: Iterable[UsageEvent], bucket_of=hour_of) -> dict[tuple, list]:
+    """Each (bucket, dimensions) key's sums over `events`, in SUM_FIELDS order."""
+    deltas: dict[tuple, list] = {}
     for event in events:
-        sums = deltas.get(key := rollup_key(event))
+        key = (bucket_of(event.created_at), *dimensions_of(event))
+        sums = deltas.get(key)
         if sums is None:
             sums = deltas[key] = [0, 0, 0, 0, 0, 0, Decimal(0), 0.0, 0.0, 0, 0.0]
         sums[0] += 1
@@ -68,30 +73,36 @@ def rollup_deltas(events: Iterable[UsageEvent]) -> dict[RollupKey, list]:
 
 
 @cache
-def _upsert_sql(rows: int) -> str:
+def _upsert_sql(rollup: type[RollupSums], rows: int) -> str:
     quote = connection.ops.quote_name
-    table = quote(UsageRollup._meta.db_table)
-    names = ROLLUP_KEY_FIELDS + SUM_FIELDS
-    columns = ", ".join(quote(UsageRollup._meta.get_field(name).column) for name in names)
-    values = ", ".join(["(" + ", ".join(["%s"] * len(names)) + ")"] * rows)
-    target = ", ".join(quote(UsageRollup._meta.get_field(name).column) for name in ROLLUP_KEY_FIELDS)
-    updates = ", ".join(
-        f"{column} = {table}.{column} + excluded.{column}"
-        for column in (quote(UsageRollup._meta.get_field(name).column) for name in SUM_FIELDS)
-    )
+    table = quote(rollup._meta.db_table)
+    column = {name: quote(rollup._meta.get_field(name).column) for name in (*rollup.KEY_FIELDS, *SUM_FIELDS)}
+    columns = ", ".join(column[name] for name in (*rollup.KEY_FIELDS, *SUM_FIELDS))
+    values = ", ".join(["(" + ", ".join(["%s"] * len(column)) + ")"] * rows)
+    target = ", ".join(column[name] for name in rollup.KEY_FIELDS)
+    updates = ", ".join(f"{column[name]} = {table}.{column[name]} + excluded.{column[name]}" for name in SUM_FIELDS)
     return f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT ({target}) DO UPDATE SET {updates}"
 
 
-def rollup_add(cursor, deltas: dict[RollupKey, list]) -> None:
-    """Add `deltas` to the roll-up, inside the caller's transaction (one statement per UPSERT_CHUNK keys)."""
+def rollups_add(cursor, events: Sequence[UsageEvent]) -> None:
+    """Add `events` to both roll-ups, inside the caller's transaction."""
+    if not events:
+        return
+    rollup_add(cursor, UsageRollup, rollup_deltas(events, hour_of))
+    rollup_add(cursor, UsageDailyRollup, rollup_deltas(events, day_of))
+
+
+def rollup_add(cursor, rollup: type[RollupSums], deltas: dict[tuple, list]) -> None:
+    """Add `deltas` to one roll-up (one statement per UPSERT_CHUNK keys)."""
     ops = connection.ops
-    cost_field = UsageRollup._meta.get_field("cost")
-    rows: list[Sequence] = []
+    cost_field = rollup._meta.get_field("cost")
+    cost_at = len(rollup.KEY_FIELDS) + SUM_FIELDS.index("cost")
+    adapt_bucket = ops.adapt_datetimefield_value if rollup.BUCKET == "hour" else ops.adapt_datefield_value
+    rows: list[list] = []
     for key, sums in deltas.items():
-        row = [ops.adapt_datetimefield_value(key[0]), *key[1:], *sums]
-        cost_at = len(ROLLUP_KEY_FIELDS) + SUM_FIELDS.index("cost")
+        row = [adapt_bucket(key[0]), *key[1:], *sums]
         row[cost_at] = ops.adapt_decimalfield_value(row[cost_at], cost_field.max_digits, cost_field.decimal_places)
         rows.append(row)
     for start in range(0, len(rows), UPSERT_CHUNK):
         chunk = rows[start:start + UPSERT_CHUNK]
-        cursor.execute(_upsert_sql(len(chunk)), [value for row in chunk for value in row])
+        cursor.execute(_upsert_sql(rollup, len(chunk)), [value for row in chunk for value in row])

@@ -32,19 +32,27 @@ REPORT_MEASURES = ("requests", "errors", "fallbacks", "prompt_tokens", "completi
 
 
 def usage_report(*, start: datetime, end: datetime, group_by: Sequence[str]) -> list[dict]:
-    """Usage from the hourly roll-up over [start, end) (whole UTC hours), one dict per group, costliest first.
+    """Usage from the roll-ups over [start, end) (whole UTC hours), one dict per group, costliest first:
+    the daily roll-up when both ends are midnights and nothing is grouped by hour, else the hourly one.
 
     Raises KeyError for an unknown group name (the command checks them first).
     """
-    from django.db.models import F, Sum
-    from django.db.models.functions import TruncDate
+    from django.db import connection
+    from django.db.models import DateField, F, Sum
+    from django.db.models.functions import Substr, TruncDate
 
-    from usage.models import UsageRollup
+    from usage.models import UsageDailyRollup, UsageRollup
 
-    rows = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
     names = {name: REPORT_GROUPS[name] for name in group_by}
-    if "day" in names:
-        rows = rows.annotate(day=TruncDate("hour", tzinfo=UTC))
+    first, last = start.astimezone(UTC), end.astimezone(UTC)
+    whole_days = all(moment.time() == datetime.min.time() for moment in (first, last))
+    if whole_days and "hour" not in names:
+        rows = UsageDailyRollup.objects.filter(day__gte=first.date(), day__lt=last.date())
+    else:
+        rows = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
+        if "day" in names:  # the database's own function: no per-row Python function on SQLite
+            rows = rows.annotate(day=Substr("hour", 1, 10, output_field=DateField()) if connection.vendor == "sqlite"
+                                 else TruncDate("hour", tzinfo=UTC))
     renamed = {name: F(column) for name, column in names.items() if name != column}
     grouped = rows.values(*[name for name, column in names.items() if name == column], **renamed).order_by().annotate(
         requests=Sum("requests"), errors=Sum("errors"), fallbacks=Sum("fallbacks"),

@@ -69,6 +69,11 @@ def test_csv_by_day_and_the_table_total(rows):
     assert [(line[0], line[1]) for line in lines[1:]] == [("2026-05-10", "5"), ("2026-05-11", "5"), ("2026-05-12", "2")]
     assert lines[1][2] == "1" and lines[1][3] == "1"  # the 502 and the fallback both fell on 10 May
 
+    # not from midnight: the hourly roll-up, its hours gathered into days by the database
+    lines = list(csv.reader(io.StringIO(report("--since", "2026-05-10T05:00", "--until", "2026-05-13",
+                                               "--group-by", "day", "--format", "csv"))))
+    assert [(line[0], line[1]) for line in lines[1:]] == [("2026-05-10", "4"), ("2026-05-11", "5"), ("2026-05-12", "2")]
+
     table = report("--since", "2026-05-10", "--until", "2026-05-13", "--group-by", "model")
     total_line = next(line for line in table.splitlines() if line.startswith("TOTAL"))
     assert total_line.split()[1] == "12"

@@ -1,8 +1,8 @@
-"""Dashboard panels read from the hourly roll-up: totals, time series, breakdowns, rates, quota.
+"""Dashboard panels read from the roll-ups: totals, time series, breakdowns, rates, quota.
 
 Every function takes the parsed filters and returns plain data: `columns` and `rows` (what the CSV
-export writes) plus whatever the chart needs. All sums happen in the database (GROUP BY over the
-roll-up's hour index); the roll-up has a row per hour and dimension combination, not per request.
+export writes) plus whatever the chart needs. All sums happen in the database, GROUP BY over the
+daily roll-up's day index (ranges are whole UTC days), or the hourly one for a series by the hour.
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from usage.dashboard.filters import DashboardFilters
-from usage.models import UsageRollup
+from usage.models import UsageDailyRollup, UsageRollup
 
 BREAKDOWNS = {  # name -> roll-up column
     "model": "model",
@@ -45,7 +44,7 @@ def _money(value) -> float:
 
 
 def _totals(q: Q) -> dict:
-    sums = UsageRollup.objects.filter(q).aggregate(**MEASURES)
+    sums = UsageDailyRollup.objects.filter(q).aggregate(**MEASURES)
     return _finish(sums)
 
 
@@ -71,28 +70,25 @@ def _finish(sums: dict) -> dict:
 def overview(filters: DashboardFilters) -> dict:
     """Totals for today and this month (UTC, with the dimension filters) and for the selected range,
     and the range's time series: per hour for a range of two days or less, per day otherwise."""
-    now = _now()
-    today = datetime.combine(now.date(), time(), tzinfo=UTC)
-    month = today.replace(day=1)
+    today = _now().date()
     dims = Q(**filters.dimensions)
     series = time_series(filters)
     return {
         "filters": filters.as_dict(),
-        "today": _totals(dims & Q(hour__gte=today)),
-        "month": _totals(dims & Q(hour__gte=month)),
-        "range": _totals(filters.rollup_q()),
+        "today": _totals(dims & Q(day=today)),
+        "month": _totals(dims & Q(day__gte=today.replace(day=1), day__lte=today)),
+        "range": _totals(filters.daily_q()),
         **series,
     }
 
 
 def time_series(filters: DashboardFilters) -> dict:
-    rows = UsageRollup.objects.filter(filters.rollup_q())
     if filters.days <= 2:
         bucket, step = "hour", timedelta(hours=1)
-        grouped = rows.values(bucket=F("hour"))
+        grouped = UsageRollup.objects.filter(filters.rollup_q()).values(bucket=F("hour"))
     else:
         bucket, step = "day", timedelta(days=1)
-        grouped = rows.annotate(bucket=TruncDate("hour", tzinfo=UTC)).values("bucket")
+        grouped = UsageDailyRollup.objects.filter(filters.daily_q()).values(bucket=F("day"))
     found = {_bucket_key(row["bucket"]): row for row in grouped.order_by("bucket").annotate(**MEASURES)}
     columns = ["time", "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens",
                "cost"]
@@ -119,7 +115,7 @@ def _bucket_key(value) -> str:
 def breakdown(filters: DashboardFilters, by: str, *, order: str = "cost", limit: int = 100) -> dict:
     """Requests, tokens, cost, error/fallback rates and average latency per value of one dimension."""
     column = BREAKDOWNS[by]
-    grouped = (UsageRollup.objects.filter(filters.rollup_q()).values(column).order_by()
+    grouped = (UsageDailyRollup.objects.filter(filters.daily_q()).values(column).order_by()
                .annotate(**MEASURES).order_by(f"-{order}", column)[:limit])
     columns = ["value", "requests", "errors", "fallbacks", "error_rate", "fallback_rate", "prompt_tokens",
                "completion_tokens", "total_tokens", "cost", "avg_latency_ms", "avg_ttft_ms"]
@@ -143,7 +139,7 @@ def _rows_record_role_source() -> bool:
 def filter_options(filters: DashboardFilters) -> dict:
     """The values each dimension takes in the range (for the filter menus), most requests first."""
     options = {}
-    base = UsageRollup.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+    base = UsageDailyRollup.objects.filter(day__gte=filters.since, day__lte=filters.until)
     for name, column in BREAKDOWNS.items():
         values = base.values_list(column, flat=True).order_by().annotate(n=Sum("requests")).order_by("-n")[:200]
         options[name] = list(values)
@@ -185,9 +181,8 @@ def quota(filters: DashboardFilters | None = None) -> dict:
     rows = []
     for provider, limit in sorted(quota_limits().items()):
         per_day = dict(
-            UsageRollup.objects.filter(provider=provider, hour__gte=month)
-            .annotate(day=TruncDate("hour", tzinfo=UTC)).values_list("day").order_by("day")
-            .annotate(tokens=Sum("total_tokens"))
+            UsageDailyRollup.objects.filter(provider=provider, day__gte=month.date())
+            .values_list("day").order_by("day").annotate(tokens=Sum("total_tokens"))
         )
         used, burn = 0, []
         for offset in range(now.day):

@@ -1,7 +1,8 @@
 """Panels that need the raw rows: latency and TTFT percentiles, and the top conversations.
 
-They read an indexed, bounded range: the selected range, or its last RAW_MAX_DAYS days when it is
-longer (the answer says which `window` it covers). Percentiles are exact and equal PostgreSQL's
+They read an indexed, bounded range: the selected range, but at most its last RAW_MAX_DAYS days and
+its newest RAW_MAX_ROWS rows (found by walking the created_at index); the answer says which `window`
+it covers. Percentiles are exact and equal PostgreSQL's
 `percentile_cont` (linear interpolation between the two nearest ranks): on PostgreSQL computed by it,
 on SQLite from the two ranks around each percentile, picked in SQL with ROW_NUMBER() so one sort
 serves every percentile and only a handful of values leave the database.
@@ -19,6 +20,7 @@ from usage.dashboard.filters import DashboardFilters
 from usage.models import UsageRecord
 
 RAW_MAX_DAYS = 7
+RAW_MAX_ROWS = 50_000
 PERCENTILES = (0.5, 0.95, 0.99)
 LATENCY_GROUPS = {"model": "model", "provider": "provider", "role": "role", "key": "api_key_prefix",
                   "profile": "profile"}
@@ -26,12 +28,20 @@ LATENCY_GROUPS = {"model": "model", "provider": "provider", "role": "role", "key
 
 def window(filters: DashboardFilters) -> dict:
     start = max(filters.start, filters.end - timedelta(days=RAW_MAX_DAYS))
-    return {"start": start, "end": filters.end, "truncated": start > filters.start}
+    oldest_kept = (UsageRecord.objects.filter(filters.raw_q(start)).order_by("-created_at")
+                   .values_list("created_at", flat=True)[RAW_MAX_ROWS - 1:RAW_MAX_ROWS].first())
+    rows_capped = False
+    if oldest_kept is not None and oldest_kept > start:
+        newer = UsageRecord.objects.filter(filters.raw_q(start)).filter(created_at__lt=oldest_kept)
+        rows_capped = newer.exists()
+        start = oldest_kept
+    return {"start": start, "end": filters.end, "truncated": start > filters.start, "rows_capped": rows_capped}
 
 
 def _window_json(bounds: dict) -> dict:
     return {"since": bounds["start"].isoformat(), "until": bounds["end"].isoformat(),
-            "truncated": bounds["truncated"], "max_days": RAW_MAX_DAYS}
+            "truncated": bounds["truncated"], "rows_capped": bounds["rows_capped"], "max_days": RAW_MAX_DAYS,
+            "max_rows": RAW_MAX_ROWS}
 
 
 def _where(filters: DashboardFilters, start) -> tuple[str, list]:

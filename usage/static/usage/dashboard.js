@@ -193,7 +193,8 @@
 
   function windowNote(window_) {
     return `From raw rows ${window_.since.slice(0, 16)} – ${window_.until.slice(0, 16)} UTC` +
-      (window_.truncated ? ` (the range's last ${window_.max_days} days)` : "");
+      (window_.rows_capped ? ` (the range's newest ${number.format(window_.max_rows)} requests)`
+        : window_.truncated ? ` (the range's last ${window_.max_days} days)` : "");
   }
 
   function breakdownTable(node, data, limit) {
