@@ -1,8 +1,8 @@
 """The roll-ups: how usage events fold into `UsageRollup` (per UTC hour) and `UsageDailyRollup` (per UTC
 day) rows, and the upsert that adds them.
 
-One function decides each event's dimensions (`dimensions_of`), used by the writer for fresh rows; the
-backfill (usage.services.usage_rollup_rebuild) computes the same in SQL, and a test holds the two equal.
+`rollup_deltas` decides each event's buckets and dimensions for the writer; the backfill
+(usage.services.usage_rollup_rebuild) computes the same in SQL, and a test holds the two equal.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from usage.models import SUM_FIELDS, RollupSums, UsageDailyRollup, UsageRollup
 UPSERT_CHUNK = 400  # rows per INSERT: 19 columns x 400 stays far below SQLite's and PostgreSQL's parameter limits
 ROLLUPS: tuple[type[RollupSums], ...] = (UsageRollup, UsageDailyRollup)
 
-Dimensions = tuple[str, str, str, str, str, str, str]
-
-
 def hour_of(moment: datetime) -> datetime:
     """The start of the UTC hour `moment` falls in (a naive moment is taken as UTC)."""
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -33,43 +30,56 @@ def day_of(moment: datetime) -> date:
     return hour_of(moment).date()
 
 
-def status_class(status_code: int) -> str:
-    return f"{int(status_code) // 100}xx"
-
-
-def dimensions_of(event: UsageEvent) -> Dimensions:
-    return (
-        event.model,
-        event.provider,
-        event.role,
-        event.api_key_prefix,
-        event.profile,
-        getattr(event, "role_source", "") or "",  # added by the role-detection work; '' until then
-        status_class(event.status_code),
-    )
-
-
-def rollup_deltas(events: Iterable[UsageEvent], bucket_of=hour_of) -> dict[tuple, list]:
-    """Each (bucket, dimensions) key's sums over `events`, in SUM_FIELDS order."""
-    deltas: dict[tuple, list] = {}
+def rollup_deltas(events: Iterable[UsageEvent]) -> tuple[dict[tuple, list], dict[tuple, list]]:
+    """The hourly and the daily roll-up's (bucket, dimensions) keys and their sums over `events`, in
+    SUM_FIELDS order. Runs in the writer thread holding the GIL, so it is kept lean: hours as integers
+    while summing, cost in integer units of 1e-8 dollars (exactly the rows' rounded values), and the
+    days summed from the hours rather than from the events again."""
+    hours: dict[tuple, list] = {}
     for event in events:
-        key = (bucket_of(event.created_at), *dimensions_of(event))
-        sums = deltas.get(key)
+        moment = event.created_at
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        key = (int(moment.timestamp() // 3600), event.model, event.provider, event.role, event.api_key_prefix,
+               event.profile, getattr(event, "role_source", "") or "", event.status_code // 100)
+        sums = hours.get(key)
         if sums is None:
-            sums = deltas[key] = [0, 0, 0, 0, 0, 0, Decimal(0), 0.0, 0.0, 0, 0.0]
+            sums = hours[key] = [0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, 0, 0.0]
         sums[0] += 1
         sums[1] += event.status == "error"
         sums[2] += event.attempts > 1
         sums[3] += event.prompt_tokens
         sums[4] += event.completion_tokens
         sums[5] += event.total_tokens
-        sums[6] += Decimal(f"{event.cost:.8f}")
+        sums[6] += int(f"{event.cost:.8f}".replace(".", ""))
         sums[7] += event.latency_ms
         if event.ttft_ms is not None:
             sums[8] += event.ttft_ms
             sums[9] += 1
         sums[10] += event.overhead_ms
-    return deltas
+    days: dict[tuple, list] = {}
+    for (hour, *dimensions), sums in hours.items():
+        key = (hour // 24, *dimensions)
+        total = days.get(key)
+        if total is None:
+            days[key] = list(sums)
+        else:
+            for index, value in enumerate(sums):
+                total[index] += value
+    return (
+        {(datetime.fromtimestamp(hour * 3600, UTC), *rest[:-1], f"{rest[-1]}xx"): _finished(sums)
+         for (hour, *rest), sums in hours.items()},
+        {(date.fromordinal(EPOCH_ORDINAL + day), *rest[:-1], f"{rest[-1]}xx"): _finished(sums)
+         for (day, *rest), sums in days.items()},
+    )
+
+
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _finished(sums: list) -> list:
+    sums[6] = Decimal(sums[6]).scaleb(-8)
+    return sums
 
 
 @cache
@@ -88,8 +98,9 @@ def rollups_add(cursor, events: Sequence[UsageEvent]) -> None:
     """Add `events` to both roll-ups, inside the caller's transaction."""
     if not events:
         return
-    rollup_add(cursor, UsageRollup, rollup_deltas(events, hour_of))
-    rollup_add(cursor, UsageDailyRollup, rollup_deltas(events, day_of))
+    hourly, daily = rollup_deltas(events)
+    rollup_add(cursor, UsageRollup, hourly)
+    rollup_add(cursor, UsageDailyRollup, daily)
 
 
 def rollup_add(cursor, rollup: type[RollupSums], deltas: dict[tuple, list]) -> None:
