@@ -137,13 +137,17 @@ def _rows_record_role_source() -> bool:
 
 
 def filter_options(filters: DashboardFilters) -> dict:
-    """The values each dimension takes in the range (for the filter menus), most requests first."""
-    options = {}
-    base = UsageDailyRollup.objects.filter(day__gte=filters.since, day__lte=filters.until)
-    for name, column in BREAKDOWNS.items():
-        values = base.values_list(column, flat=True).order_by().annotate(n=Sum("requests")).order_by("-n")[:200]
-        options[name] = list(values)
-    return {"options": options}
+    """The values each dimension takes in the range (for the filter menus), most requests first: one
+    GROUP BY over every dimension, then counted per dimension here (a few thousand combinations at most)."""
+    columns = list(BREAKDOWNS.values())
+    counts: dict[str, dict[str, int]] = {name: {} for name in BREAKDOWNS}
+    combos = (UsageDailyRollup.objects.filter(day__gte=filters.since, day__lte=filters.until)
+              .values_list(*columns).order_by().annotate(n=Sum("requests")))
+    for *values, requests in combos:
+        for name, value in zip(BREAKDOWNS, values, strict=True):
+            counts[name][value] = counts[name].get(value, 0) + requests
+    return {"options": {name: [value for value, _ in sorted(found.items(), key=lambda item: -item[1])][:200]
+                        for name, found in counts.items()}}
 
 
 # -- quota ----------------------------------------------------------------------------------------
