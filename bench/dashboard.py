@@ -4,9 +4,12 @@
                                         [--postgres-url postgres://postgres@127.0.0.1:5432/gw_dash] [--repeat 5]
 
 Rows are generated inside the database (a recursive CTE on SQLite, generate_series on PostgreSQL), spread
-evenly over the last --days days up to now, with correlated dimensions as traffic has them: 50 keys, each
-using 3 of 12 models (4 providers) and 4 of 7 roles; two profiles; 2% 5xx and 2% 429; half streamed (with
-TTFT); conversations of 25 requests. The roll-up is then built by `usage_rollup_rebuild` (the backfill).
+evenly over the last --days days up to now, in sessions as agents send them: conversations of 25
+consecutive requests, each session on one key (of 50), one model (of the key's 3, of 12 on 4 providers)
+and one role (of the key's 4, of 7); two profiles; per request 2% 5xx, 2% 429, 5% fallbacks, half
+streamed (with TTFT). `--scatter` gives every request its own key/model/role instead: the worst case for
+the hourly roll-up (about one roll-up row per request), kept to show what the daily one is for.
+The roll-ups are then built by `usage_rollup_rebuild` (the backfill).
 A database already holding exactly N bench rows is reused (pass --reseed to rebuild it).
 
 Each panel is timed as its view runs it (the same function, in this thread), after one warm-up call:
@@ -32,23 +35,24 @@ KEYS, MODELS, PROVIDERS, ROLES = 50, 12, 4, 7
 ROLE_NAMES = ("architect", "implementation", "debugging", "review", "documentation", "testing", "general")
 
 
-def seed_sql(vendor: str, rows: int, start: datetime, span_seconds: int) -> str:
+def seed_sql(vendor: str, rows: int, start: datetime, span_seconds: int, scatter: bool = False) -> str:
     """One INSERT … SELECT generating `rows` usage rows from a counter x (1..rows) and a hash h of it."""
     if vendor == "postgresql":
-        series = f"SELECT x::bigint AS x, (x::bigint * 2654435761) % 4294967296 AS h FROM generate_series(1, {rows}) x"
+        series = (f"SELECT x::bigint AS x, (x::bigint * 2654435761) % 4294967296 AS h, "
+                  f"((x::bigint / 25) * 2654435761) % 4294967296 AS s FROM generate_series(1, {rows}) x")
         created = f"TIMESTAMPTZ '{start.isoformat()}' + (x * {span_seconds}.0 / {rows}) * INTERVAL '1 second'"
         text = "::text"
         boolean = "(h % 2 = 0)"
     else:
         series = (f"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {rows}) "
-                  "SELECT x, (x * 2654435761) % 4294967296 AS h FROM c")
+                  "SELECT x, (x * 2654435761) % 4294967296 AS h, ((x / 25) * 2654435761) % 4294967296 AS s FROM c")
         created = (f"strftime('%Y-%m-%d %H:%M:%f', '{start.strftime('%Y-%m-%d %H:%M:%S')}', "
                    f"'+' || (x * {span_seconds}.0 / {rows}) || ' seconds')")
         text = ""
         boolean = "(h % 2 = 0)"
-    key = "(h % 50)"
-    model = f"(({key} + (h / 50) % 3) % {MODELS})"
-    role = f"(({key} + (h / 150) % 4) % {ROLES})"
+    key = "(s % 50)"  # a session (conversation of 25 requests) keeps its key, model and role
+    model = f"(({key} + (s / 50) % 3) % {MODELS})"
+    role = f"(({key} + (s / 150) % 4) % {ROLES})"
     status = "CASE WHEN (h / 600) % 50 = 0 THEN 502 WHEN (h / 600) % 50 = 1 THEN 429 ELSE 200 END"
     prompt = "(500 + (h / 7) % 5000)"
     completion = "(50 + (h / 11) % 800)"
@@ -58,7 +62,7 @@ def seed_sql(vendor: str, rows: int, start: datetime, span_seconds: int) -> str:
                "total_tokens, cost, latency_ms, ttft_ms, overhead_ms, status_code, status, error_type, error_message")
     values = f"""
         {created},
-        'bench-' || x{text},
+        'session-' || x{text},
         CASE WHEN {key} % 2 = 0 THEN 'personal' ELSE 'work' END,
         'gwk_bench' || lpad({key}{text}, 3, '0'),
         {roles},
@@ -79,6 +83,8 @@ def seed_sql(vendor: str, rows: int, start: datetime, span_seconds: int) -> str:
         CASE WHEN {status} = 200 THEN 'ok' ELSE 'error' END,
         '', ''
     """
+    if scatter:  # key, model and role from the request's own hash, not its session's
+        values = values.replace("(s ", "(h ").replace("'session-'", "'scatter-'")
     if vendor == "sqlite":
         values = values.replace("lpad(", "substr('000' || ").replace(", 3, '0')", ", -3)")
     return f"INSERT INTO usage_usagerecord ({columns}) SELECT {values} FROM ({series}) AS g"
@@ -105,13 +111,13 @@ def setup(database: str, postgres_url: str) -> None:
     call_command("migrate", "--noinput", "-v0")
 
 
-def seed(rows: int, days: int, reseed: bool) -> dict:
+def seed(rows: int, days: int, reseed: bool, scatter: bool) -> dict:
     from django.db import connection, transaction
 
     from usage.models import UsageRecord, UsageRollup
     from usage.services import usage_rollup_rebuild
 
-    present = UsageRecord.objects.filter(request_id__startswith="bench-").count()
+    present = UsageRecord.objects.filter(request_id__startswith="scatter-" if scatter else "session-").count()
     if present == rows and not reseed and UsageRollup.objects.exists():
         return {"reused": True}
     now = datetime.now(UTC)
@@ -121,7 +127,7 @@ def seed(rows: int, days: int, reseed: bool) -> dict:
         UsageRecord.objects.all().delete()
         UsageRollup.objects.all().delete()
         with connection.cursor() as cursor:
-            cursor.execute(seed_sql(connection.vendor, rows, start, int((now - start).total_seconds()) - 1))
+            cursor.execute(seed_sql(connection.vendor, rows, start, int((now - start).total_seconds()) - 1, scatter))
     seeded = time.perf_counter() - t0
     t0 = time.perf_counter()
     rollup_rows = usage_rollup_rebuild()
@@ -172,10 +178,13 @@ def run_one(database: str, args) -> dict:
     from usage.models import UsageRecord, UsageRollup
 
     print(f"{database}: seeding {args.rows:,} rows over {args.days} days …", flush=True)
-    seeding = seed(args.rows, args.days, args.reseed)
+    seeding = seed(args.rows, args.days, args.reseed, args.scatter)
     print(f"  {seeding}", flush=True)
-    return {"database": connection.vendor, "rows": UsageRecord.objects.count(),
-            "rollup_rows": UsageRollup.objects.count(), "seeding": seeding, "panels": measure(args.repeat)}
+    from usage.models import UsageDailyRollup
+
+    return {"database": connection.vendor, "rows": UsageRecord.objects.count(), "scatter": args.scatter,
+            "hourly_rollup_rows": UsageRollup.objects.count(), "daily_rollup_rows": UsageDailyRollup.objects.count(),
+            "seeding": seeding, "panels": measure(args.repeat)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/gw_dash")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--scatter", action="store_true", help="every request its own key/model/role (worst case)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

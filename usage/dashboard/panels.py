@@ -11,7 +11,7 @@ from calendar import monthrange
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from usage.dashboard.filters import DashboardFilters
@@ -43,11 +43,6 @@ def _money(value) -> float:
     return round(float(value or 0), 8)
 
 
-def _totals(q: Q) -> dict:
-    sums = UsageDailyRollup.objects.filter(q).aggregate(**MEASURES)
-    return _finish(sums)
-
-
 def _finish(sums: dict) -> dict:
     """Sums to the numbers a person reads: counts, cost in dollars, rates and averages."""
     requests = int(sums.get("requests") or 0)
@@ -69,30 +64,54 @@ def _finish(sums: dict) -> dict:
 
 def overview(filters: DashboardFilters) -> dict:
     """Totals for today and this month (UTC, with the dimension filters) and for the selected range,
-    and the range's time series: per hour for a range of two days or less, per day otherwise."""
+    and the range's time series: per hour for a range of two days or less, per day otherwise.
+
+    One GROUP BY day over the span covering all three (each total is a sum of days), plus the hourly
+    roll-up for a short range's series."""
     today = _now().date()
-    dims = Q(**filters.dimensions)
-    series = time_series(filters)
+    month = today.replace(day=1)
+    first, last = min(filters.since, month), max(filters.until, today)
+    per_day = {row.pop("day"): row for row in (
+        UsageDailyRollup.objects.filter(day__gte=first, day__lte=last, **filters.dimensions)
+        .values("day").order_by("day").annotate(**MEASURES))}
+
+    def total(start, end) -> dict:
+        sums: dict = {}
+        for day, row in per_day.items():
+            if start <= day <= end:
+                for name, value in row.items():
+                    sums[name] = sums.get(name, 0) + (value or 0)
+        return _finish(sums)
+
+    if filters.days <= 2:
+        series = time_series(filters)
+    else:
+        series = _series(filters, "day", {day.isoformat(): row for day, row in per_day.items()})
     return {
         "filters": filters.as_dict(),
-        "today": _totals(dims & Q(day=today)),
-        "month": _totals(dims & Q(day__gte=today.replace(day=1), day__lte=today)),
-        "range": _totals(filters.daily_q()),
+        "today": total(today, today),
+        "month": total(month, today),
+        "range": total(filters.since, filters.until),
         **series,
     }
 
 
 def time_series(filters: DashboardFilters) -> dict:
     if filters.days <= 2:
-        bucket, step = "hour", timedelta(hours=1)
         grouped = UsageRollup.objects.filter(filters.rollup_q()).values(bucket=F("hour"))
+        bucket = "hour"
     else:
-        bucket, step = "day", timedelta(days=1)
         grouped = UsageDailyRollup.objects.filter(filters.daily_q()).values(bucket=F("day"))
+        bucket = "day"
     found = {_bucket_key(row["bucket"]): row for row in grouped.order_by("bucket").annotate(**MEASURES)}
+    return _series(filters, bucket, found)
+
+
+def _series(filters: DashboardFilters, bucket: str, found: dict[str, dict]) -> dict:
     columns = ["time", "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens",
                "cost"]
     out = []
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     moment = filters.start if bucket == "hour" else filters.since
     end = filters.end if bucket == "hour" else filters.until + timedelta(days=1)
     while moment < end:  # every bucket, empty ones as zeros, so charts keep a true time axis
