@@ -109,3 +109,32 @@ def test_retention_deletes_old_raw_rows_in_batches_and_keeps_the_rollup(rows, se
     assert delete_expired_rows() == 7 and UsageRecord.objects.count() == 0
     assert json.loads(report("--since", "2026-05-10", "--until", "2026-05-13", "--format", "json",
                              "--group-by", "provider"))["rows"][0]["requests"] == 12  # the report still has them
+
+
+def test_in_process_retention_deletes_through_the_writer_thread(rows, settings):
+    import asyncio
+
+    from usage.models import UsageDailyRollup, UsageRecord
+    from usage.retention import delete_expired_rows_now, start_in_process_retention
+
+    assert asyncio.run(delete_expired_rows_now(days=1)) == 12
+    assert UsageRecord.objects.count() == 0 and sum(UsageDailyRollup.objects.values_list("requests", flat=True)) == 12
+
+    async def started() -> bool:
+        import usage.retention
+
+        start_in_process_retention()
+        task = usage.retention._task
+        if task is not None:
+            task.cancel()
+        return task is not None
+
+    settings.USAGE_RETENTION_DAYS, settings.CELERY_TASK_ALWAYS_EAGER = 0, True
+    assert asyncio.run(started()) is False  # default: keep everything
+    settings.USAGE_RETENTION_DAYS = 30
+    assert asyncio.run(started()) is True  # no broker: the gateway process runs it
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    import usage.retention
+
+    usage.retention._task = None
+    assert asyncio.run(started()) is False  # with a broker, Celery beat does
