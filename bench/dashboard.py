@@ -187,6 +187,20 @@ def run_one(database: str, args) -> dict:
             "seeding": seeding, "panels": measure(args.repeat)}
 
 
+def render(report: dict) -> str:
+    """A markdown table: one row per panel, median (max) ms per database."""
+    results = report["results"]
+    lines = [f"{report['rows']:,} usage rows over {report['days']} days; " + "; ".join(
+        f"{r['database']}: {r['hourly_rollup_rows']:,} hourly / {r['daily_rollup_rows']:,} daily roll-up rows"
+        for r in results), "",
+        "| panel | " + " | ".join(f"{r['database']} median (max) ms" for r in results) + " |",
+        "|---|" + "---:|" * len(results)]
+    for index, panel in enumerate(results[0]["panels"]):
+        cells = [f"{r['panels'][index]['median_ms']} ({r['panels'][index]['max_ms']})" for r in results]
+        lines.append(f"| {panel['panel']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -212,9 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             print(done.stderr, file=sys.stderr)
             return done.returncode
         report["results"].append(json.loads(done.stderr.strip().splitlines()[-1]))
+    report["markdown"] = render(report)
     out = args.out or BENCH / "results" / f"{datetime.now(UTC):%Y-%m-%dT%H%M%S}-dashboard.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+    print(report["markdown"])
     print(f"JSON: {out}")
     return 0
 
