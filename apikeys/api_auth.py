@@ -37,3 +37,16 @@ async def staff_or_admin_key_for_writes(request: HttpRequest) -> bool:
     if not (await gateway_key(request)).is_admin:
         raise PermissionDenied("This endpoint needs an admin key, or a staff session with its CSRF token.")
     return True
+
+
+async def metrics_scraper(request: HttpRequest) -> bool:
+    """/metrics: the METRICS_TOKEN bearer token (for Prometheus), else what /status accepts."""
+    import hmac
+
+    from django.conf import settings
+
+    token = settings.METRICS_TOKEN
+    presented = request.headers.get("authorization", "")
+    if token and presented.startswith("Bearer ") and hmac.compare_digest(presented[7:].encode(), token.encode()):
+        return True
+    return await staff_or_admin_key(request)

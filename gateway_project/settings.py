@@ -204,6 +204,10 @@ CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "cache+mem
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Declared here; django_celery_beat's DatabaseScheduler copies them into its tables when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    "usage-retention": {"task": "usage.delete_expired_rows", "schedule": 24 * 3600.0},  # a no-op unless set
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

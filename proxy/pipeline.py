@@ -30,6 +30,7 @@ from proxy import steps
 from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
+from proxy.metrics import folder as metrics_folder
 from proxy.outcomes import Subscribers
 from proxy.quota import QUOTA, QuotaGate, has_quota
 from proxy.recording import record_usage_row, settle_limits, settle_quota
@@ -115,6 +116,7 @@ outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the 
 outcomes.subscribe(settle_limits, name="limits_settle")
 outcomes.subscribe(context_steps.save_exchange, name="context_save", wants_answer=True)
 outcomes.subscribe(settle_quota, name="quota_settle")
+outcomes.subscribe(metrics_folder.observe, name="metrics")  # appends a tuple; folded after the response
 
 
 def load_plugins(modules: list[str]) -> None:

@@ -149,6 +149,16 @@ class Supervisor:
                 process.send_signal(signal.SIGTERM)
 
 
+def prepare_metrics_directory() -> None:
+    """/metrics on any process reports all of them: prometheus_client's multiprocess mode, in a directory
+    emptied at every start (PROMETHEUS_MULTIPROC_DIR, default var/prometheus)."""
+    directory = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or ROOT / "var" / "prometheus")
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings()
@@ -172,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if supervisor.stop_requested:
         return 0
 
+    prepare_metrics_directory()
     ports = [args.base_port + index for index in range(args.processes)]
     for port in ports:
         supervisor.start(f"web-{port}", gateway_command(settings, args.host, port))

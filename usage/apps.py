@@ -8,6 +8,7 @@ class UsageConfig(AppConfig):
         from core import lifecycle
 
         lifecycle.on_startup(_start_recorder)
+        lifecycle.on_startup(_start_retention)
         lifecycle.on_shutdown(_flush_recorder, stage=lifecycle.FLUSH)
 
 
@@ -16,6 +17,12 @@ def _start_recorder() -> None:
     from usage.state import recorder
 
     recorder.start()
+
+
+def _start_retention() -> None:
+    from usage.retention import start_in_process_retention
+
+    start_in_process_retention()
 
 
 async def _flush_recorder() -> None:

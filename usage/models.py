@@ -62,20 +62,21 @@ class UsageRecord(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.model or self.requested_model} {self.status_code}"
 
 
-ROLLUP_KEY_FIELDS = (
-    "hour", "model", "provider", "role", "api_key_prefix", "profile", "role_source", "status_class",
+DIMENSION_FIELDS = ("model", "provider", "role", "api_key_prefix", "profile", "role_source", "status_class")
+SUM_FIELDS = (
+    "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
+    "latency_ms_sum", "ttft_ms_sum", "ttft_count", "overhead_ms_sum",
 )
 
 
-class UsageRollup(models.Model):
-    """The usage rows summed per UTC hour and dimension: what the dashboards and reports read.
+class RollupSums(models.Model):
+    """The dimensions and sums both roll-ups share; each adds its time bucket as the first key field.
 
-    Written in the same transaction as the rows it sums (usage.services.usage_records_write), only for rows
-    that transaction actually inserted, so a retried batch or a journal replay never counts a row twice.
-    Hours are UTC: a day's totals are the sum of its 24 hours, never a neighbour's.
+    Written in the same transaction as the rows they sum (usage.services.usage_records_write), only for
+    rows that transaction actually inserted, so a retried batch or a journal replay never counts a row
+    twice. Buckets are UTC: a day holds exactly the requests that arrived between its midnights.
     """
 
-    hour = models.DateTimeField(help_text="Start of the hour (UTC) the requests arrived in.")
     model = models.CharField(max_length=200, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     role = models.CharField(max_length=32, blank=True)
@@ -95,18 +96,44 @@ class UsageRollup(models.Model):
     ttft_count = models.BigIntegerField(default=0)
     overhead_ms_sum = models.FloatField(default=0)
 
-    KEY_FIELDS = ROLLUP_KEY_FIELDS
-    SUM_FIELDS = (
-        "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens", "cost",
-        "latency_ms_sum", "ttft_ms_sum", "ttft_count", "overhead_ms_sum",
-    )
+    SUM_FIELDS = SUM_FIELDS
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(RollupSums):
+    """Per UTC hour: the short ranges' series (two days or less) and reports by the hour."""
+
+    hour = models.DateTimeField(help_text="Start of the hour (UTC) the requests arrived in.")
+
+    BUCKET = "hour"
+    KEY_FIELDS = ("hour", *DIMENSION_FIELDS)
 
     class Meta:
         db_table = "usage_rollup"
         ordering = ["-hour"]
         verbose_name = verbose_name_plural = "usage dashboard"
-        constraints = [models.UniqueConstraint(fields=ROLLUP_KEY_FIELDS, name="usage_rollup_key")]
+        constraints = [models.UniqueConstraint(fields=("hour", *DIMENSION_FIELDS), name="usage_rollup_key")]
         indexes = [models.Index(fields=["hour"], name="usage_rollup_hour")]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.model} {self.role} {self.status_class}: {self.requests}"
+
+
+class UsageDailyRollup(RollupSums):
+    """Per UTC day: what the dashboards read for whole-day ranges (a few thousand rows a month, not millions)."""
+
+    day = models.DateField(help_text="The UTC day the requests arrived on.")
+
+    BUCKET = "day"
+    KEY_FIELDS = ("day", *DIMENSION_FIELDS)
+
+    class Meta:
+        db_table = "usage_rollup_daily"
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=("day", *DIMENSION_FIELDS), name="usage_rollup_daily_key")]
+        indexes = [models.Index(fields=["day"], name="usage_rollup_daily_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model} {self.role} {self.status_class}: {self.requests}"

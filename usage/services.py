@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 
 from django.db import close_old_connections, connection, transaction
-from django.db.models import CharField, Count, F, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Concat, TruncHour
+from django.db.models import CharField, Count, DateField, DateTimeField, F, Q, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, Substr, TruncDate, TruncHour
 
 from usage.events import UsageEvent
-from usage.models import UsageRecord, UsageRollup
-from usage.rollup import hour_of, rollup_add, rollup_deltas
+from usage.models import DIMENSION_FIELDS, SUM_FIELDS, UsageDailyRollup, UsageRecord, UsageRollup
+from usage.rollup import day_of, rollups_add
 
 # Adapted per row (everything else goes to the driver as is).
 DATETIME_FIELDS = ("created_at",)
@@ -74,7 +74,7 @@ def usage_records_write(events: Sequence[UsageEvent]) -> int:
             chunk = rows[start:start + INSERT_CHUNK]
             cursor.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
             inserted.update(request_id for (request_id,) in cursor.fetchall())
-        rollup_add(cursor, rollup_deltas(_first_of_each(events, inserted)))
+        rollups_add(cursor, _first_of_each(events, inserted))
     return len(rows)
 
 
@@ -89,63 +89,107 @@ def _first_of_each(events: Sequence[UsageEvent], inserted: set[str]) -> list[Usa
 
 
 def usage_rollup_rebuild(*, since: datetime | None = None) -> int:
-    """Recompute the roll-up from the raw rows (all of it, or from the hour `since` falls in on).
+    """Recompute both roll-ups from the raw rows (all of them, or from the UTC day `since` falls on).
 
-    For rows written before the roll-up existed, and to repair it. One transaction that first takes a
-    lock the usage writer must wait for (PostgreSQL: SHARE ROW EXCLUSIVE on the usage table; SQLite:
-    the write lock), so no batch lands between the delete and the sums. Returns the roll-up rows written.
+    For rows written before the roll-ups existed, and to repair them. The hourly one is summed from the
+    rows, the daily one from the hourly one, in one transaction that first takes a lock the usage writer
+    must wait for (PostgreSQL: SHARE ROW EXCLUSIVE on the usage table; SQLite: the write lock), so no
+    batch lands between the delete and the sums. Bucketing uses the database's own functions (no
+    per-row Python function on SQLite). Returns the hourly roll-up rows written.
     """
-    start = hour_of(since) if since is not None else None
+    start = datetime.combine(day_of(since), datetime.min.time(), tzinfo=UTC) if since is not None else None
     rows = UsageRecord.objects.all()
-    rollups = UsageRollup.objects.all()
+    hourly, daily = UsageRollup.objects.all(), UsageDailyRollup.objects.all()
     if start is not None:
         rows = rows.filter(created_at__gte=start)
-        rollups = rollups.filter(hour__gte=start)
+        hourly, daily = hourly.filter(hour__gte=start), daily.filter(day__gte=start.date())
     has_role_source = any(field.name == "role_source" for field in UsageRecord._meta.get_fields())
-    grouped = (
+    sqlite = connection.vendor == "sqlite"
+    hour = (Concat(Substr("created_at", 1, 13), Value(":00:00"), output_field=DateTimeField()) if sqlite
+            else TruncHour("created_at", tzinfo=UTC))
+    grouped_rows = (
         rows.annotate(
-            hour=TruncHour("created_at", tzinfo=UTC),
+            bucket=hour,
             rollup_role_source=F("role_source") if has_role_source else Value(""),
             status_class=Concat(Cast(F("status_code") / 100, CharField()), Value("xx")),
         )
-        .values("hour", "model", "provider", "role", "api_key_prefix", "profile", "rollup_role_source",
+        .values("bucket", "model", "provider", "role", "api_key_prefix", "profile", "rollup_role_source",
                 "status_class")
         .order_by()
         .annotate(
-            requests=Count("id"),
-            errors=Count("id", filter=Q(status=UsageRecord.Status.ERROR)),
-            fallbacks=Count("id", filter=Q(attempts__gt=1)),
+            requests_sum=Count("id"),
+            errors_sum=Count("id", filter=Q(status=UsageRecord.Status.ERROR)),
+            fallbacks_sum=Count("id", filter=Q(attempts__gt=1)),
             prompt_tokens_sum=Sum("prompt_tokens"),
             completion_tokens_sum=Sum("completion_tokens"),
             total_tokens_sum=Sum("total_tokens"),
             cost_sum=Sum("cost"),
-            latency_ms_sum=Sum("latency_ms"),
-            ttft_ms_sum=Coalesce(Sum("ttft_ms"), 0.0),
-            ttft_count=Count("ttft_ms"),
-            overhead_ms_sum=Sum("overhead_ms"),
+            latency_ms_sum_sum=Sum("latency_ms"),
+            ttft_ms_sum_sum=Coalesce(Sum("ttft_ms"), 0.0),
+            ttft_count_sum=Count("ttft_ms"),
+            overhead_ms_sum_sum=Sum("overhead_ms"),
         )
     )
-    written = 0
+    day = (Substr("hour", 1, 10, output_field=DateField()) if sqlite else TruncDate("hour", tzinfo=UTC))
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 table = connection.ops.quote_name(UsageRecord._meta.db_table)
                 cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-        rollups.delete()
-        batch: list[UsageRollup] = []
-        for group in grouped.iterator(chunk_size=2000):
-            batch.append(UsageRollup(
-                hour=group["hour"], model=group["model"], provider=group["provider"], role=group["role"],
-                api_key_prefix=group["api_key_prefix"], profile=group["profile"],
-                role_source=group["rollup_role_source"], status_class=group["status_class"],
-                requests=group["requests"], errors=group["errors"], fallbacks=group["fallbacks"],
-                prompt_tokens=group["prompt_tokens_sum"], completion_tokens=group["completion_tokens_sum"],
-                total_tokens=group["total_tokens_sum"], cost=group["cost_sum"] or 0,
-                latency_ms_sum=group["latency_ms_sum"], ttft_ms_sum=group["ttft_ms_sum"],
-                ttft_count=group["ttft_count"], overhead_ms_sum=group["overhead_ms_sum"],
-            ))
-            if len(batch) >= 2000:
-                written += len(UsageRollup.objects.bulk_create(batch))
-                batch = []
-        written += len(UsageRollup.objects.bulk_create(batch))
+        hourly.delete()
+        daily.delete()
+        written = _insert_grouped(UsageRollup, grouped_rows, role_source="rollup_role_source")
+        grouped_hours = (
+            hourly.annotate(bucket=day).values("bucket", *DIMENSION_FIELDS).order_by()
+            .annotate(**{f"{name}_sum": Sum(name) for name in SUM_FIELDS})
+        )
+        _insert_grouped(UsageDailyRollup, grouped_hours, role_source="role_source")
     return written
+
+
+def _insert_grouped(rollup, groups, *, role_source: str) -> int:
+    """INSERT … SELECT of a grouped queryset into a roll-up: the sums never leave the database."""
+    quote = connection.ops.quote_name
+    sql, params = groups.query.sql_with_params()
+    aliases = ["bucket", *(role_source if name == "role_source" else name for name in DIMENSION_FIELDS),
+               *(f"{name}_sum" for name in SUM_FIELDS)]
+    columns = [rollup.BUCKET, *DIMENSION_FIELDS, *SUM_FIELDS]
+    statement = (f"INSERT INTO {quote(rollup._meta.db_table)} "
+                 f"({', '.join(quote(rollup._meta.get_field(name).column) for name in columns)}) "
+                 f"SELECT {', '.join(quote(alias) for alias in aliases)} FROM ({sql}) AS grouped")
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.rowcount
+
+
+RETENTION_BATCH = 2000
+
+
+def usage_records_delete_batch(*, before: datetime, batch_size: int = RETENTION_BATCH) -> int:
+    """Delete up to `batch_size` of the oldest raw rows created before `before`; the roll-up keeps their sums.
+
+    One short transaction per batch, oldest ids first, so the usage writer waits at most one batch.
+    Returns the number deleted (0: nothing older is left).
+    """
+    close_old_connections()
+    ids = list(UsageRecord.objects.filter(created_at__lt=before).order_by("created_at").values_list("id", flat=True)
+               [:batch_size])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        deleted, _ = UsageRecord.objects.filter(id__in=ids).delete()
+    return deleted
+
+
+def usage_records_delete_expired(*, days: int, now: datetime | None = None, pause_seconds: float = 0.05) -> int:
+    """Delete raw rows older than `days` days, batch by batch with a pause between (sync: Celery, commands)."""
+    import time
+
+    from django.utils import timezone
+
+    before = (now or timezone.now()) - timedelta(days=days)
+    total = 0
+    while deleted := usage_records_delete_batch(before=before):
+        total += deleted
+        time.sleep(pause_seconds)
+    return total

@@ -6,9 +6,10 @@ import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Router
 
-from apikeys.api_auth import gateway_key, staff_or_admin_key
+from apikeys.api_auth import gateway_key, metrics_scraper, staff_or_admin_key
+from core.background import run_report
 from core.errors import GatewayError, PayloadTooLarge
-from proxy import health
+from proxy import health, metrics
 from proxy.fronts.bodies import refuse_oversize
 from proxy.fronts.messages import models as anthropic_models
 from proxy.fronts.messages.translate_response import error_body as anthropic_error_body
@@ -94,3 +95,14 @@ async def health_check(request: HttpRequest):
 async def status(request: HttpRequest):
     snapshot = await routing_snapshot.get()
     return _json(await health.status_report(snapshot, routing_snapshot.token))
+
+
+@status_router.get(
+    "/metrics", auth=metrics_scraper,
+    summary="Prometheus metrics (METRICS_TOKEN bearer token, an admin key or a staff session)",
+)
+async def prometheus_metrics(request: HttpRequest):
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    quotas = await run_report(metrics.quota_usage)
+    return HttpResponse(metrics.render(quotas), content_type=CONTENT_TYPE_LATEST)

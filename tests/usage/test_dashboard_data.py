@@ -106,6 +106,9 @@ def test_every_breakdown_sums_to_the_total_and_exports_csv(staff_client, seeded)
     assert {row[0]: row[1] for row in roles["rows"]} == {"architect": 40, "debugging": 40, "implementation": 40}
     keys = staff_client.get(DATA + "breakdown/", {"by": "key"}).json()
     assert keys["rows"][0][0] == "gwk_bbbb2222"  # the odd requests cost twice as much
+    options = staff_client.get(DATA + "options/").json()["options"]
+    assert sorted(options["model"]) == ["fast-model", "smart-model"] and options["status_class"] == ["2xx", "5xx"]
+    assert len(options["key"]) == 2 and options["role_source"] == [""]
     sources = staff_client.get(DATA + "breakdown/", {"by": "role_source"}).json()
     assert sources["known_sources"] == ["explicit", "agent_mode", "detected", "default"]
 

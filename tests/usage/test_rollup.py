@@ -70,12 +70,12 @@ def raw_by_day() -> dict:
     return {row.pop("day"): _rounded(row) for row in rows}
 
 
-def rollup_by_day() -> dict:
-    from usage.models import UsageRollup
+def rollup_by_day(daily: bool = False) -> dict:
+    from usage.models import UsageDailyRollup, UsageRollup
 
     days: dict = defaultdict(lambda: defaultdict(Decimal))
-    for rollup in UsageRollup.objects.all():
-        day = days[rollup.hour.astimezone(UTC).date()]
+    for rollup in (UsageDailyRollup if daily else UsageRollup).objects.all():
+        day = days[rollup.day if daily else rollup.hour.astimezone(UTC).date()]
         for name, value in (("requests", rollup.requests), ("errors", rollup.errors),
                             ("fallbacks", rollup.fallbacks), ("tokens", rollup.total_tokens),
                             ("prompt", rollup.prompt_tokens), ("cost", rollup.cost),
@@ -96,7 +96,7 @@ def test_daily_totals_from_the_rollup_equal_the_raw_rows_across_midnight():
         usage_records_write(events[start:start + 13])
 
     by_day = rollup_by_day()
-    assert by_day == raw_by_day()
+    assert by_day == raw_by_day() == rollup_by_day(daily=True)
     assert list(by_day) == [datetime(2026, 2, 28).date(), datetime(2026, 3, 1).date(), datetime(2026, 3, 2).date()]
     # 70 events over 7 instants: 10 at each; 28 February has two of the instants, 1 March four, 2 March one
     assert [values["requests"] for values in by_day.values()] == [20, 40, 10]
@@ -120,7 +120,7 @@ def test_a_retried_batch_and_a_journal_replay_add_nothing(tmp_path):
     assert result.events == 70
 
     assert UsageRecord.objects.count() == 70
-    assert rollup_by_day() == raw_by_day()
+    assert rollup_by_day() == raw_by_day() == rollup_by_day(daily=True)
     assert sum(values["requests"] for values in rollup_by_day().values()) == 70
 
 
@@ -132,25 +132,28 @@ def test_a_request_id_twice_in_one_batch_counts_once():
     second.request_id = first.request_id
     usage_records_write([first, second])
     assert sum(UsageRollup.objects.values_list("requests", flat=True)) == 1
-    assert rollup_by_day() == raw_by_day()
+    assert rollup_by_day() == raw_by_day() == rollup_by_day(daily=True)
 
 
 def test_backfill_rebuilds_the_same_rollup_the_writer_keeps():
-    from usage.models import UsageRollup
+    from usage.models import UsageDailyRollup, UsageRollup
     from usage.services import usage_records_write
 
     usage_records_write(make_events())
-    columns = [*UsageRollup.KEY_FIELDS, *UsageRollup.SUM_FIELDS]
 
     def snapshot():
-        return sorted(tuple(round(value, 6) if isinstance(value, float | Decimal) else value for value in row)
-                      for row in UsageRollup.objects.values_list(*columns))
+        return [sorted(tuple(round(value, 6) if isinstance(value, float | Decimal) else value for value in row)
+                       for row in rollup.objects.values_list(*rollup.KEY_FIELDS, *rollup.SUM_FIELDS))
+                for rollup in (UsageRollup, UsageDailyRollup)]
 
     kept = snapshot()
+    assert len(kept[1]) < len(kept[0])  # days gather hours
     UsageRollup.objects.all().delete()
+    UsageDailyRollup.objects.all().delete()
     call_command("usage_rollup_backfill")
     assert snapshot() == kept
 
     UsageRollup.objects.filter(hour__gte=MIDNIGHT).update(requests=999)  # damaged from 1 March on
+    UsageDailyRollup.objects.filter(day__gte=MIDNIGHT.date()).delete()
     call_command("usage_rollup_backfill", "--since", "2026-03-01")
     assert snapshot() == kept

@@ -51,7 +51,12 @@ class DashboardFilters:
         return (self.until - self.since).days + 1
 
     def rollup_q(self) -> Q:
+        """On the hourly roll-up."""
         return Q(hour__gte=self.start, hour__lt=self.end, **self.dimensions)
+
+    def daily_q(self) -> Q:
+        """On the daily roll-up (the range is whole UTC days, so it holds the same requests)."""
+        return Q(day__gte=self.since, day__lte=self.until, **self.dimensions)
 
     def raw_q(self, start: datetime | None = None) -> Q:
         """The same rows on the raw table (status class as a status-code range; role source only if recorded)."""

@@ -1,8 +1,8 @@
-"""Dashboard panels read from the hourly roll-up: totals, time series, breakdowns, rates, quota.
+"""Dashboard panels read from the roll-ups: totals, time series, breakdowns, rates, quota.
 
 Every function takes the parsed filters and returns plain data: `columns` and `rows` (what the CSV
-export writes) plus whatever the chart needs. All sums happen in the database (GROUP BY over the
-roll-up's hour index); the roll-up has a row per hour and dimension combination, not per request.
+export writes) plus whatever the chart needs. All sums happen in the database, GROUP BY over the
+daily roll-up's day index (ranges are whole UTC days), or the hourly one for a series by the hour.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from calendar import monthrange
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from usage.dashboard.filters import DashboardFilters
-from usage.models import UsageRollup
+from usage.models import UsageDailyRollup, UsageRollup
 
 BREAKDOWNS = {  # name -> roll-up column
     "model": "model",
@@ -44,11 +43,6 @@ def _money(value) -> float:
     return round(float(value or 0), 8)
 
 
-def _totals(q: Q) -> dict:
-    sums = UsageRollup.objects.filter(q).aggregate(**MEASURES)
-    return _finish(sums)
-
-
 def _finish(sums: dict) -> dict:
     """Sums to the numbers a person reads: counts, cost in dollars, rates and averages."""
     requests = int(sums.get("requests") or 0)
@@ -70,33 +64,54 @@ def _finish(sums: dict) -> dict:
 
 def overview(filters: DashboardFilters) -> dict:
     """Totals for today and this month (UTC, with the dimension filters) and for the selected range,
-    and the range's time series: per hour for a range of two days or less, per day otherwise."""
-    now = _now()
-    today = datetime.combine(now.date(), time(), tzinfo=UTC)
+    and the range's time series: per hour for a range of two days or less, per day otherwise.
+
+    One GROUP BY day over the span covering all three (each total is a sum of days), plus the hourly
+    roll-up for a short range's series."""
+    today = _now().date()
     month = today.replace(day=1)
-    dims = Q(**filters.dimensions)
-    series = time_series(filters)
+    first, last = min(filters.since, month), max(filters.until, today)
+    per_day = {row.pop("day"): row for row in (
+        UsageDailyRollup.objects.filter(day__gte=first, day__lte=last, **filters.dimensions)
+        .values("day").order_by("day").annotate(**MEASURES))}
+
+    def total(start, end) -> dict:
+        sums: dict = {}
+        for day, row in per_day.items():
+            if start <= day <= end:
+                for name, value in row.items():
+                    sums[name] = sums.get(name, 0) + (value or 0)
+        return _finish(sums)
+
+    if filters.days <= 2:
+        series = time_series(filters)
+    else:
+        series = _series(filters, "day", {day.isoformat(): row for day, row in per_day.items()})
     return {
         "filters": filters.as_dict(),
-        "today": _totals(dims & Q(hour__gte=today)),
-        "month": _totals(dims & Q(hour__gte=month)),
-        "range": _totals(filters.rollup_q()),
+        "today": total(today, today),
+        "month": total(month, today),
+        "range": total(filters.since, filters.until),
         **series,
     }
 
 
 def time_series(filters: DashboardFilters) -> dict:
-    rows = UsageRollup.objects.filter(filters.rollup_q())
     if filters.days <= 2:
-        bucket, step = "hour", timedelta(hours=1)
-        grouped = rows.values(bucket=F("hour"))
+        grouped = UsageRollup.objects.filter(filters.rollup_q()).values(bucket=F("hour"))
+        bucket = "hour"
     else:
-        bucket, step = "day", timedelta(days=1)
-        grouped = rows.annotate(bucket=TruncDate("hour", tzinfo=UTC)).values("bucket")
+        grouped = UsageDailyRollup.objects.filter(filters.daily_q()).values(bucket=F("day"))
+        bucket = "day"
     found = {_bucket_key(row["bucket"]): row for row in grouped.order_by("bucket").annotate(**MEASURES)}
+    return _series(filters, bucket, found)
+
+
+def _series(filters: DashboardFilters, bucket: str, found: dict[str, dict]) -> dict:
     columns = ["time", "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "total_tokens",
                "cost"]
     out = []
+    step = timedelta(hours=1) if bucket == "hour" else timedelta(days=1)
     moment = filters.start if bucket == "hour" else filters.since
     end = filters.end if bucket == "hour" else filters.until + timedelta(days=1)
     while moment < end:  # every bucket, empty ones as zeros, so charts keep a true time axis
@@ -119,7 +134,7 @@ def _bucket_key(value) -> str:
 def breakdown(filters: DashboardFilters, by: str, *, order: str = "cost", limit: int = 100) -> dict:
     """Requests, tokens, cost, error/fallback rates and average latency per value of one dimension."""
     column = BREAKDOWNS[by]
-    grouped = (UsageRollup.objects.filter(filters.rollup_q()).values(column).order_by()
+    grouped = (UsageDailyRollup.objects.filter(filters.daily_q()).values(column).order_by()
                .annotate(**MEASURES).order_by(f"-{order}", column)[:limit])
     columns = ["value", "requests", "errors", "fallbacks", "error_rate", "fallback_rate", "prompt_tokens",
                "completion_tokens", "total_tokens", "cost", "avg_latency_ms", "avg_ttft_ms"]
@@ -141,13 +156,17 @@ def _rows_record_role_source() -> bool:
 
 
 def filter_options(filters: DashboardFilters) -> dict:
-    """The values each dimension takes in the range (for the filter menus), most requests first."""
-    options = {}
-    base = UsageRollup.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
-    for name, column in BREAKDOWNS.items():
-        values = base.values_list(column, flat=True).order_by().annotate(n=Sum("requests")).order_by("-n")[:200]
-        options[name] = list(values)
-    return {"options": options}
+    """The values each dimension takes in the range (for the filter menus), most requests first: one
+    GROUP BY over every dimension, then counted per dimension here (a few thousand combinations at most)."""
+    columns = list(BREAKDOWNS.values())
+    counts: dict[str, dict[str, int]] = {name: {} for name in BREAKDOWNS}
+    combos = (UsageDailyRollup.objects.filter(day__gte=filters.since, day__lte=filters.until)
+              .values_list(*columns).order_by().annotate(n=Sum("requests")))
+    for *values, requests in combos:
+        for name, value in zip(BREAKDOWNS, values, strict=True):
+            counts[name][value] = counts[name].get(value, 0) + requests
+    return {"options": {name: [value for value, _ in sorted(found.items(), key=lambda item: -item[1])][:200]
+                        for name, found in counts.items()}}
 
 
 # -- quota ----------------------------------------------------------------------------------------
@@ -185,9 +204,8 @@ def quota(filters: DashboardFilters | None = None) -> dict:
     rows = []
     for provider, limit in sorted(quota_limits().items()):
         per_day = dict(
-            UsageRollup.objects.filter(provider=provider, hour__gte=month)
-            .annotate(day=TruncDate("hour", tzinfo=UTC)).values_list("day").order_by("day")
-            .annotate(tokens=Sum("total_tokens"))
+            UsageDailyRollup.objects.filter(provider=provider, day__gte=month.date())
+            .values_list("day").order_by("day").annotate(tokens=Sum("total_tokens"))
         )
         used, burn = 0, []
         for offset in range(now.day):

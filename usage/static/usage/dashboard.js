@@ -133,6 +133,9 @@
 
   function loadOverview() {
     return load(section("overview"), "overview", {}, (data) => {
+      for (const name of ["since", "until"]) {
+        if (!form.elements[name].value) form.elements[name].value = data.filters[name];
+      }
       for (const name of ["today", "month", "range"]) totals(root.querySelector(`[data-totals="${name}"]`), data[name]);
       const labels = column(data, "time");
       chart("chart-requests", { type: "bar", data: { labels, datasets: [
@@ -190,7 +193,8 @@
 
   function windowNote(window_) {
     return `From raw rows ${window_.since.slice(0, 16)} – ${window_.until.slice(0, 16)} UTC` +
-      (window_.truncated ? ` (the range's last ${window_.max_days} days)` : "");
+      (window_.rows_capped ? ` (the range's newest ${number.format(window_.max_rows)} requests)`
+        : window_.truncated ? ` (the range's last ${window_.max_days} days)` : "");
   }
 
   function breakdownTable(node, data, limit) {
@@ -245,9 +249,9 @@
     return load(target, "conversations", {}, (data) => {
       target.querySelector(".dash-window").textContent = windowNote(data.window);
       table(target.querySelector("[data-table=conversations]"), ["conversation", "requests", "tokens", "cost",
-        "models", "first", "last"], data.rows.slice(0, 20).map((row) => [row[0], row[1], row[2], row[3], row[4],
-        row[5].slice(0, 16), row[6].slice(0, 16)]),
-        [null, (v) => number.format(v), (v) => number.format(v), money, (v) => String(v), null, null]);
+        "models", "last (UTC)"], data.rows.slice(0, 20).map((row) => [row[0], row[1], row[2], row[3], row[4],
+        row[6].slice(5, 16).replace("T", " ")]),
+        [null, (v) => number.format(v), (v) => number.format(v), money, (v) => String(v), null]);
     });
   }
 
