@@ -43,6 +43,9 @@ class GatewayAdminSite(admin.AdminSite):
         own = [
             path("routing/preview/", self.admin_view(views.preview_page), name="routing_preview"),
             path("routing/preview.json", self.admin_view(views.preview_json), name="routing_preview_json"),
+            path("config/", self.admin_view(views.config_page), name="config_io"),
+            path("config/<slug:slug>/export/", self.admin_view(views.config_export), name="config_export"),
+            path("config/<slug:slug>/import/", self.admin_view(views.config_import), name="config_import"),
         ]
         return own + super().get_urls()
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
+from console.config_transfer import DOCUMENTS, apply_import, plan_import
 from console.live import key_by_prefix, key_choices, live_state
 from console.preview import preview_chains
+from routing.config_io import ConfigError
 from routing.ranking_review import with_ranking
 from routing.selectors import build_routing_snapshot
 
@@ -78,3 +83,75 @@ def preview_page(request: HttpRequest) -> HttpResponse:
         "selected_key": body["key"],
     }
     return TemplateResponse(request, "admin/console/preview.html", context, status=status)
+
+
+# --- Import / export of the configuration files ------------------------------------------------------------
+
+IMPORT_PERMISSIONS = {
+    "routing": ("routing.add_provider", "routing.change_provider", "routing.delete_provider", "routing.add_model",
+                "routing.change_model", "routing.delete_model", "routing.add_rankingentry",
+                "routing.delete_rankingentry", "routing.add_profile", "routing.change_profile",
+                "routing.delete_profile"),
+    "strategies": ("prompts.add_rolestrategy", "prompts.change_rolestrategy", "prompts.delete_rolestrategy"),
+}
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def config_page(request: HttpRequest, context: dict | None = None, status: int = 200) -> HttpResponse:
+    from django.contrib import admin
+
+    documents = [
+        {"doc": doc, "can_import": request.user.has_perms(IMPORT_PERMISSIONS[slug])}
+        for slug, doc in DOCUMENTS.items()
+    ]
+    page = {**admin.site.each_context(request), "title": "Import / export configuration", "documents": documents,
+            **(context or {})}
+    return TemplateResponse(request, "admin/console/config_io.html", page, status=status)
+
+
+def config_export(request: HttpRequest, slug: str) -> HttpResponse:
+    document = DOCUMENTS.get(slug)
+    if document is None:
+        raise Http404
+    try:
+        text = document.export_text()
+    except ConfigError as error:
+        return config_page(request, {"error": f"The stored configuration cannot be exported: {error}"}, status=500)
+    response = HttpResponse(text.encode("utf-8"), content_type=f"{document.content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    return response
+
+
+def config_import(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST `file` (+ `prune`): validate and show the plan. POST `text` + `apply` (+ `prune`): write it."""
+    document = DOCUMENTS.get(slug)
+    if document is None:
+        raise Http404
+    if request.method != "POST":
+        return HttpResponseRedirect(reverse("admin:config_io"))
+    if not request.user.has_perms(IMPORT_PERMISSIONS[slug]):
+        raise PermissionDenied
+    prune = request.POST.get("prune") == "on"
+    if "apply" in request.POST:
+        text = request.POST.get("text", "")
+    else:
+        upload = request.FILES.get("file")
+        if upload is None:
+            return config_page(request, {"error": "Choose a file to import.", "error_slug": slug}, status=400)
+        if upload.size > MAX_UPLOAD_BYTES:
+            return config_page(request, {"error": f"{upload.name}: larger than {MAX_UPLOAD_BYTES} bytes.",
+                                         "error_slug": slug}, status=400)
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            return config_page(request, {"error": f"{upload.name}: not UTF-8 text.", "error_slug": slug}, status=400)
+    try:
+        if "apply" in request.POST:
+            summary = apply_import(document, text, prune=prune)
+            messages.success(request, f"Imported {document.filename}: {summary}.")
+            return HttpResponseRedirect(reverse("admin:config_io"))
+        plan = plan_import(document, text, prune=prune)
+    except ConfigError as error:
+        return config_page(request, {"error": str(error), "problems": error.problems, "error_slug": slug},
+                           status=400)
+    return config_page(request, {"plan": plan, "plan_doc": document, "plan_text": text, "prune": prune})
