@@ -43,6 +43,10 @@ class GatewayAdminSite(admin.AdminSite):
         own = [
             path("routing/preview/", self.admin_view(views.preview_page), name="routing_preview"),
             path("routing/preview.json", self.admin_view(views.preview_json), name="routing_preview_json"),
+            path("playground/", self.admin_view(views.playground_page), name="playground"),
+            path("playground/ticket/", self.admin_view(views.playground_ticket), name="playground_ticket"),
+            path("playground/exchange/<str:request_id>.json", self.admin_view(views.playground_exchange),
+                 name="playground_exchange"),
             path("config/", self.admin_view(views.config_page), name="config_io"),
             path("config/<slug:slug>/export/", self.admin_view(views.config_export), name="config_export"),
             path("config/<slug:slug>/import/", self.admin_view(views.config_import), name="config_import"),

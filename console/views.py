@@ -155,3 +155,70 @@ def config_import(request: HttpRequest, slug: str) -> HttpResponse:
         return config_page(request, {"error": str(error), "problems": error.problems, "error_slug": slug},
                            status=400)
     return config_page(request, {"plan": plan, "plan_doc": document, "plan_text": text, "prune": prune})
+
+
+# --- Playground ----------------------------------------------------------------------------------------------
+
+USAGE_FIELDS = ("request_id", "created_at", "api_key_prefix", "profile", "role", "requested_model", "model",
+                "provider", "upstream_model", "stream", "attempts", "attempt_log", "prompt_tokens",
+                "completion_tokens", "total_tokens", "cost", "latency_ms", "ttft_ms", "overhead_ms", "status_code",
+                "status", "error_type", "error_message")
+
+
+def playground_page(request: HttpRequest) -> HttpResponse:
+    from django.contrib import admin
+
+    from routing.models import Model, Profile, Role
+
+    context = {
+        **admin.site.each_context(request),
+        "title": "Playground",
+        "keys": key_choices() if request.user.has_perm("apikeys.change_gatewaykey") else [],
+        "profiles": list(Profile.objects.values_list("name", flat=True)),
+        "roles": list(Role.objects.values_list("name", flat=True)),
+        "models": list(Model.objects.filter(enabled=True).values_list("public_id", flat=True)),
+        "chat_url": "/v1/chat/completions",
+    }
+    return TemplateResponse(request, "admin/console/playground.html", context)
+
+
+def playground_ticket(request: HttpRequest) -> HttpResponse:
+    """POST {"key": prefix} or {"profile": name}: a short-lived ticket the page sends to /v1/chat/completions
+    as its bearer token (apikeys.playground). Staff session and CSRF token required (admin_view, middleware)."""
+    from apikeys.playground import TICKET_SECONDS, ticket_issue
+    from routing.models import Profile
+
+    if request.method != "POST":
+        return JsonResponse({"error": "POST only"}, status=405)
+    try:
+        body = json.loads(request.body or b"{}")
+    except json.JSONDecodeError:
+        return JsonResponse({"error": "expected a JSON object"}, status=400)
+    prefix, profile = str(body.get("key") or ""), str(body.get("profile") or "")
+    if prefix:
+        if not request.user.has_perm("apikeys.change_gatewaykey"):
+            return JsonResponse({"error": "key: acting as a gateway key needs the change permission on keys"},
+                                status=403)
+        if key_by_prefix(prefix) is None:
+            return JsonResponse({"error": f"key: no active key with prefix {prefix!r}"}, status=400)
+    elif profile and not Profile.objects.filter(name=profile).exists():
+        return JsonResponse({"error": f"profile: no profile named {profile!r}"}, status=400)
+    ticket = ticket_issue(username=request.user.get_username(), key_prefix=prefix, profile=profile)
+    response = JsonResponse({"ticket": ticket, "expires_in": TICKET_SECONDS})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def playground_exchange(request: HttpRequest, request_id: str) -> HttpResponse:
+    """What one playground request did: its upstream requests and attempts (the capture, only for the staff
+    member who sent it) and its usage row (once written: the page polls)."""
+    from proxy.playground import read_capture
+    from usage.models import UsageRecord
+
+    capture = read_capture(request_id)
+    if capture is not None and capture.get("user") != request.user.get_username():
+        capture = None
+    usage = UsageRecord.objects.filter(request_id=request_id).values(*USAGE_FIELDS).first()
+    if usage is None and capture is None:
+        return JsonResponse({"error": "not recorded (yet)"}, status=404)
+    return JsonResponse({"capture": capture, "usage": usage})

@@ -23,7 +23,7 @@ from django.conf import settings
 from apikeys.access import Access, AuthenticationFailed
 from core.errors import GatewayError
 from providers.base import Usage
-from proxy import steps
+from proxy import playground, steps
 from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
@@ -90,10 +90,12 @@ pipeline = Pipeline({
     "select": steps.select,
     "admit": steps.admit,
 })
+pipeline.add("authenticate", playground.start_capture)
 
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
 outcomes.subscribe(settle_limits, name="limits_settle")
+outcomes.subscribe(playground.publish_capture, name="playground_capture")
 
 
 def load_plugins(modules: list[str]) -> None:
