@@ -31,6 +31,10 @@ NAVIGATION: list[tuple[str, list]] = [
 ]
 
 
+# Names the task navigation gives some models (the page titles stay Django's).
+LABELS = {("routing", "Role"): "Rankings (by role)", ("auth", "User"): "Admins (users)"}
+
+
 class GatewayAdminSite(admin.AdminSite):
     site_header = "LLM Gateway administration"
     site_title = "LLM Gateway admin"
@@ -82,7 +86,8 @@ def grouped_app_list(app_dict: dict[str, dict], request: HttpRequest) -> list[di
             for model_name in names:
                 if model_name in models and (app_label, model_name) not in used:
                     used.add((app_label, model_name))
-                    items.append(models[model_name])
+                    label = LABELS.get((app_label, model_name))
+                    items.append({**models[model_name], "name": label} if label else models[model_name])
         if items:
             slug = name.lower()
             groups.append({"name": name, "app_label": f"group-{slug}", "app_url": items[0]["admin_url"] or "#",
