@@ -35,6 +35,8 @@ def _preview(request: HttpRequest, body: dict) -> tuple[dict, int]:
     key = None
     prefix = body.get("key") or ""
     if prefix:
+        if not request.user.has_perm("apikeys.view_gatewaykey"):
+            return {"error": "key: previewing as a key needs the view permission on gateway keys"}, 403
         key = key_by_prefix(str(prefix))
         if key is None:
             return {"error": f"key: no active key with prefix {prefix!r}"}, 400
@@ -79,7 +81,7 @@ def preview_page(request: HttpRequest) -> HttpResponse:
         "title": "Routing preview",
         "data": data,
         "by_role": by_role,
-        "keys": key_choices(),
+        "keys": key_choices() if request.user.has_perm("apikeys.view_gatewaykey") else [],
         "selected_key": body["key"],
     }
     return TemplateResponse(request, "admin/console/preview.html", context, status=status)
