@@ -118,3 +118,17 @@ def test_key_history_never_holds_the_hash_and_a_revert_never_unrevokes(admin_cli
     assert response.status_code == 302, response.content.decode()[:2000]
     key.refresh_from_db()
     assert key.is_revoked
+
+
+def test_an_import_is_one_ranking_revision_per_role(routing):
+    from routing.config_io import routing_config_export, routing_config_import
+
+    document = routing_config_export()
+    architect = document["roles"]["architect"]
+    architect["primary"], architect["fallbacks"] = architect["fallbacks"][0], [architect["primary"]]
+    role = Role.objects.get(name="architect")
+    count = len(ranking_revisions(role_id=role.pk))
+    routing_config_import(document)
+    revisions = ranking_revisions(role_id=role.pk)
+    assert len(revisions) == count + 1
+    assert (revisions[0].change_reason, revisions[0].models) == ("import", ["backup-model", "smart-model"])
