@@ -64,6 +64,7 @@ class KeySnapshot:
 @dataclass(frozen=True, slots=True)
 class Access:
     key: KeySpec | None  # None: anonymous, local single-user mode
+    playground_user: str = ""  # set when a staff member calls from the admin's playground (apikeys.playground)
 
     @property
     def prefix(self) -> str:

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
 
 from apikeys.models import GatewayKey
 from apikeys.services import key_fill_secret, key_revoke
@@ -16,7 +17,7 @@ from usage.selectors import month_start
 
 
 @admin.register(GatewayKey)
-class GatewayKeyAdmin(admin.ModelAdmin):
+class GatewayKeyAdmin(SimpleHistoryAdmin):
     list_display = (
         "name", "prefix_shown", "profile", "rpm_limit", "tpm_limit", "monthly_budget", "spent_this_month",
         "expires_at", "state",
@@ -61,6 +62,10 @@ class GatewayKeyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: GatewayKey, form, change: bool) -> None:
         if not change:
             request._new_gateway_key = key_fill_secret(obj)
+        else:
+            # Revocation is one way: reverting to a revision from before it must not bring the key back.
+            stored = GatewayKey.objects.filter(pk=obj.pk).values_list("revoked_at", flat=True).first()
+            obj.revoked_at = stored or obj.revoked_at
         super().save_model(request, obj, form, change)
 
     def response_add(self, request: HttpRequest, obj: GatewayKey, post_url_continue=None) -> HttpResponse:

@@ -14,6 +14,7 @@ from django.conf import settings
 from apikeys.access import ANONYMOUS, Access, authenticate, is_loopback, presented_key
 from apikeys.keyformat import prefix_of
 from apikeys.limits import Grant, estimate_tokens
+from apikeys.playground import TICKET_PREFIX, playground_access
 from apikeys.state import key_snapshot, limiter
 
 _PROXY_HEADERS = ("x-forwarded-for", "forwarded", "x-real-ip")
@@ -31,6 +32,8 @@ def anonymous_allowed(headers: Mapping[str, str], client_host: str | None) -> bo
 
 async def authenticate_request(headers: Mapping[str, str], client_host: str | None) -> Access:
     presented = presented_key(headers)
+    if presented and presented.startswith(TICKET_PREFIX):
+        return await playground_access(presented)
     anonymous = anonymous_allowed(headers, client_host)
     if anonymous and (not presented or prefix_of(presented) is None):
         return ANONYMOUS

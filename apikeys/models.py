@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.utils import timezone
+from simple_history.models import HistoricalRecords
 
 
 class GatewayKey(models.Model):
@@ -33,6 +34,8 @@ class GatewayKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Metadata only: the key's hash never enters the history (a revert keeps the current one).
+    history = HistoricalRecords(excluded_fields=["key_hash"])
 
     class Meta:
         ordering = ["name", "prefix"]

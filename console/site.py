@@ -31,6 +31,10 @@ NAVIGATION: list[tuple[str, list]] = [
 ]
 
 
+# Names the task navigation gives some models (the page titles stay Django's).
+LABELS = {("routing", "Role"): "Rankings (by role)", ("auth", "User"): "Admins (users)"}
+
+
 class GatewayAdminSite(admin.AdminSite):
     site_header = "LLM Gateway administration"
     site_title = "LLM Gateway admin"
@@ -43,6 +47,13 @@ class GatewayAdminSite(admin.AdminSite):
         own = [
             path("routing/preview/", self.admin_view(views.preview_page), name="routing_preview"),
             path("routing/preview.json", self.admin_view(views.preview_json), name="routing_preview_json"),
+            path("playground/", self.admin_view(views.playground_page), name="playground"),
+            path("playground/ticket/", self.admin_view(views.playground_ticket), name="playground_ticket"),
+            path("playground/exchange/<str:request_id>.json", self.admin_view(views.playground_exchange),
+                 name="playground_exchange"),
+            path("config/", self.admin_view(views.config_page), name="config_io"),
+            path("config/<slug:slug>/export/", self.admin_view(views.config_export), name="config_export"),
+            path("config/<slug:slug>/import/", self.admin_view(views.config_import), name="config_import"),
         ]
         return own + super().get_urls()
 
@@ -75,7 +86,8 @@ def grouped_app_list(app_dict: dict[str, dict], request: HttpRequest) -> list[di
             for model_name in names:
                 if model_name in models and (app_label, model_name) not in used:
                     used.add((app_label, model_name))
-                    items.append(models[model_name])
+                    label = LABELS.get((app_label, model_name))
+                    items.append({**models[model_name], "name": label} if label else models[model_name])
         if items:
             slug = name.lower()
             groups.append({"name": name, "app_label": f"group-{slug}", "app_url": items[0]["admin_url"] or "#",

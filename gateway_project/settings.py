@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_celery_beat",
+    "simple_history",
     "core",
     "routing",
     "prompts",
@@ -134,6 +135,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "admin_login.middleware.AdminLoginLimitMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",  # who made an edit, for the history pages
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "proxy.fronts.middleware.OpenAIErrorPagesMiddleware",

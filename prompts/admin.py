@@ -6,12 +6,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
+from simple_history.admin import SimpleHistoryAdmin
 
 from prompts.models import DetectionRule, RoleStrategy, StrategyOptOut
 
 
 @admin.register(RoleStrategy)
-class RoleStrategyAdmin(admin.ModelAdmin):
+class RoleStrategyAdmin(SimpleHistoryAdmin):
     list_display = ("role", "enabled", "placement", "updated_at", "prompt_preview")
     list_filter = ("enabled", "placement")
     list_editable = ("enabled", "placement")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,6 +29,10 @@ from providers.sse import SSEDecoder
 from providers.translation import TranslationError
 
 MAX_ERROR_BODY_BYTES = 64 * 1024  # what is read of an upstream error body, for its message
+
+# A list while a request wants its upstream requests recorded (the admin's playground): every request a
+# provider sends is appended, exactly as sent. None (the default) for every other request.
+upstream_capture: ContextVar[list[UpstreamRequest] | None] = ContextVar("upstream_capture", default=None)
 
 
 @dataclass(slots=True)
@@ -219,6 +224,9 @@ class Provider(ABC):
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send to the provider; a failure below HTTP becomes a retryable ProviderError."""
+        sink = upstream_capture.get()
+        if sink is not None:
+            sink.append(request)
         try:
             return await self.client.send(request)
         except UpstreamTransportError as exc:

@@ -26,7 +26,7 @@ from core.errors import GatewayError
 from mcp_bridge import steps as mcp_steps
 from prompts import steps as prompt_steps
 from providers.base import NativeRequest, Usage
-from proxy import steps
+from proxy import playground, steps
 from proxy.body_log import log_exchange
 from proxy.context import Outcome, RequestContext
 from proxy.dispatch import StreamOutcome, StreamRelay, complete_with_fallback, open_stream_with_fallback
@@ -110,6 +110,7 @@ retry_policy = RetryPolicy(
     max_wait=settings.GATEWAY_RETRY_MAX_WAIT_SECONDS,
     deadline_seconds=settings.GATEWAY_REQUEST_DEADLINE_SECONDS,
 )
+pipeline.add("authenticate", playground.start_capture)
 
 outcomes = Subscribers()
 outcomes.subscribe(record_usage_row, name="usage_row")  # first: the row is the one thing never lost
@@ -117,6 +118,7 @@ outcomes.subscribe(settle_limits, name="limits_settle")
 outcomes.subscribe(context_steps.save_exchange, name="context_save", wants_answer=True)
 outcomes.subscribe(settle_quota, name="quota_settle")
 outcomes.subscribe(metrics_folder.observe, name="metrics")  # appends a tuple; folded after the response
+outcomes.subscribe(playground.publish_capture, name="playground_capture")
 
 
 def load_plugins(modules: list[str]) -> None:

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
 from routing.admin_ranking import RankingEditorMixin
 from routing.discovery import DiscoveryError, discover_models
@@ -71,7 +72,7 @@ class ModelInline(admin.TabularInline):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(SimpleHistoryAdmin):
     list_display = (
         "name",
         "kind",
@@ -152,11 +153,11 @@ class ProviderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected providers")
     def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _report(self, request, rows_set_enabled(queryset, True), "Enabled")
+        _report(self, request, rows_set_enabled(queryset, True, user=request.user), "Enabled")
 
     @admin.action(description="Disable selected providers")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _report(self, request, rows_set_enabled(queryset, False), "Disabled")
+        _report(self, request, rows_set_enabled(queryset, False, user=request.user), "Disabled")
 
     @admin.action(description="Discover models")
     def discover_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -181,7 +182,7 @@ class ModelFallbackInline(admin.TabularInline):
 
 
 @admin.register(Model)
-class ModelAdmin(admin.ModelAdmin):
+class ModelAdmin(SimpleHistoryAdmin):
     list_display = (
         "public_id",
         "provider",
@@ -248,11 +249,11 @@ class ModelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable selected models")
     def enable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _report(self, request, rows_set_enabled(queryset, True), "Enabled")
+        _report(self, request, rows_set_enabled(queryset, True, user=request.user), "Enabled")
 
     @admin.action(description="Disable selected models")
     def disable_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        _report(self, request, rows_set_enabled(queryset, False), "Disabled")
+        _report(self, request, rows_set_enabled(queryset, False, user=request.user), "Disabled")
 
 
 @admin.register(Role)
@@ -295,7 +296,7 @@ class RoleAdmin(RankingEditorMixin, admin.ModelAdmin):
 
 
 @admin.register(RankingEntry)
-class RankingEntryAdmin(admin.ModelAdmin):
+class RankingEntryAdmin(SimpleHistoryAdmin):
     """Entries are listed here to search and filter them; they are edited on their role's ranking page,
     where the whole order is reviewed and stored at once."""
 
@@ -326,7 +327,7 @@ class RankingEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(SimpleHistoryAdmin):
     list_display = ("name", "tiers", "provider_names")
     search_fields = ("name",)
     filter_horizontal = ("providers",)

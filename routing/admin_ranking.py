@@ -9,6 +9,7 @@ and refuses a save that would leave a profile without a usable model; the write 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -18,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 
 from routing.models import Model, RankingEntry, Role
+from routing.ranking_history import ranking_at, ranking_revisions
 from routing.ranking_review import RankingReview, review_ranking
 from routing.selectors import build_routing_snapshot, provider_spec
 from routing.services import RankingInvalid, RankingSpec, ranking_read, ranking_replace
@@ -77,6 +79,14 @@ def editor_rows(entries: list[RankingSpec], review: RankingReview) -> list[Edito
     return rows
 
 
+def ranking_diff(before: list[str], after: list[str]) -> dict:
+    """What a revision changed: models added, removed, and whether the order of the others changed."""
+    kept_before = [model for model in before if model in after]
+    kept_after = [model for model in after if model in before]
+    return {"added": [m for m in after if m not in before], "removed": [m for m in before if m not in after],
+            "reordered": kept_before != kept_after, "before": before, "after": after}
+
+
 def _preview_url() -> str:
     """The routing preview's JSON endpoint, when the control plane that serves it is installed."""
     try:
@@ -92,7 +102,55 @@ class RankingEditorMixin:
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.ranking_view)
-        return [path("<path:object_id>/ranking/", view, name="routing_role_ranking"), *super().get_urls()]
+        history = self.admin_site.admin_view(self.ranking_history_view)
+        return [
+            path("<path:object_id>/ranking/", view, name="routing_role_ranking"),
+            path("<path:object_id>/ranking/history/", history, name="routing_role_ranking_history"),
+            *super().get_urls(),
+        ]
+
+    def ranking_history_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Every revision of the role's ranking (who, when, what changed), each with a revert button that
+        goes through the same review and write as an edit."""
+        role = get_object_or_404(Role, pk=object_id)
+        if not self.has_view_permission(request, role):
+            raise PermissionDenied
+        if request.method == "POST":
+            if not can_edit_ranking(request):
+                raise PermissionDenied
+            self._revert(request, role, request.POST.get("revision", ""))
+            return HttpResponseRedirect(request.path)
+        revisions = ranking_revisions(role_id=role.pk)
+        rows = []
+        for index, revision in enumerate(revisions):
+            older = revisions[index + 1].models if index + 1 < len(revisions) else []
+            rows.append({"revision": revision, "diff": ranking_diff(older, revision.models),
+                         "current": index == 0})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Ranking history of role “{role.name}”",
+            "role": role,
+            "rows": rows,
+            "can_edit": can_edit_ranking(request),
+        }
+        return TemplateResponse(request, "admin/routing/role/ranking_history.html", context)
+
+    def _revert(self, request: HttpRequest, role: Role, stamp: str) -> None:
+        try:
+            revision = ranking_at(role_id=role.pk, date=datetime.fromisoformat(stamp))
+        except ValueError:
+            revision = None
+        if revision is None:
+            messages.error(request, f"No revision of this ranking at {stamp!r}.")
+            return
+        if revision.missing_models:
+            messages.error(request, "Not reverted: a model of that revision has been deleted since.")
+            return
+        when = f"{revision.date:%Y-%m-%d %H:%M:%S} UTC"
+        if self._save(request, role, list(revision.entries), ranking_read(role=role.name),
+                      change_reason=f"revert to the ranking of {when}"):
+            messages.info(request, f"Restored the ranking of {when}.")
 
     def ranking_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         role = get_object_or_404(Role, pk=object_id)
@@ -127,7 +185,10 @@ class RankingEditorMixin:
         }
         return TemplateResponse(request, self.ranking_template, context, status=status)
 
-    def _save(self, request: HttpRequest, role: Role, entries: list[RankingSpec], current: list[RankingSpec]) -> bool:
+    def _save(
+        self, request: HttpRequest, role: Role, entries: list[RankingSpec], current: list[RankingSpec],
+        change_reason: str = "reordered in the admin",
+    ) -> bool:
         review = review_ranking(build_routing_snapshot(), role=role.name,
                                 proposed=[e.model for e in entries], current=[e.model for e in current])
         if review.refused:
@@ -135,7 +196,7 @@ class RankingEditorMixin:
                 messages.error(request, f"Not saved: {refusal}.")
             return False
         try:
-            ranking_replace(role=role.name, entries=entries)
+            ranking_replace(role=role.name, entries=entries, user=request.user, change_reason=change_reason)
         except RankingInvalid as error:
             messages.error(request, f"Not saved: {error}")
             return False

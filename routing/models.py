@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 env_var_name = RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "Use an environment variable name, e.g. NANOGPT_API_KEY.")
 provider_name = RegexValidator(r"^[a-z0-9][a-z0-9_-]*$", "Lower-case letters, digits, '-' and '_' only.")
@@ -70,6 +71,7 @@ class Provider(models.Model):
     enabled = models.BooleanField(default=True)
     notes = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]
@@ -116,6 +118,7 @@ class Model(models.Model):
         "self", through="ModelFallback", symmetrical=False, related_name="fallback_for", blank=True
     )
     updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["public_id"]
@@ -130,6 +133,7 @@ class ModelFallback(models.Model):
     model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="fallback_links")
     fallback = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["model", "position", "id"]
@@ -164,6 +168,7 @@ class RankingEntry(models.Model):
     pinned = models.BooleanField(
         default=False, help_text="Pinned entries keep their place: monthly research never moves or replaces them."
     )
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["role", "position", "id"]
@@ -186,6 +191,7 @@ class Profile(models.Model):
     providers = models.ManyToManyField(
         Provider, blank=True, help_text="Restrict to these providers; leave empty to allow all."
     )
+    history = HistoricalRecords(m2m_fields=[providers])
 
     class Meta:
         ordering = ["name"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from core.versions import changed_on_commit, coalesced, version_bump
 from routing.models import Model, RankingEntry, Role
@@ -36,12 +37,18 @@ def _invalidate_local() -> None:
     routing_snapshot.invalidate()
 
 
-def rows_set_enabled(queryset: QuerySet, enabled: bool) -> int:
-    """Enable or disable providers or models in bulk; one config bump covers the whole batch."""
+def rows_set_enabled(queryset: QuerySet, enabled: bool, *, user=None) -> int:
+    """Enable or disable providers or models in bulk; one config bump covers the whole batch, and each
+    changed row gets its history record (who, when)."""
     with config_bulk_edit(), transaction.atomic():
-        count = queryset.update(enabled=enabled, updated_at=timezone.now())
-        config_changed()  # update() sends no post_save signal
-    return count
+        rows = list(queryset.select_for_update().exclude(enabled=enabled))
+        now = timezone.now()
+        for row in rows:
+            row.enabled, row.updated_at = enabled, now
+        bulk_update_with_history(rows, queryset.model, ["enabled", "updated_at"], default_user=user,
+                                 default_change_reason="enabled" if enabled else "disabled", default_date=now)
+        config_changed()  # bulk updates send no post_save signal
+    return len(rows)
 
 
 def model_prices_apply(*, changes: Sequence[PriceChange]) -> int:
@@ -79,9 +86,15 @@ def ranking_read(*, role: str) -> list[RankingSpec]:
     ]
 
 
-def ranking_replace(*, role: str, entries: Sequence[RankingSpec]) -> list[RankingSpec]:
+def ranking_replace(
+    *, role: str, entries: Sequence[RankingSpec], user=None, change_reason: str = ""
+) -> list[RankingSpec]:
     """Make `entries` the role's whole ranking, in order, atomically, with one config bump; returns the
-    ranking it replaced (what a revert restores). Raises RankingInvalid with nothing changed."""
+    ranking it replaced (what a revert restores). Raises RankingInvalid with nothing changed.
+
+    History: the removed and the new entries are recorded with one timestamp, `user` (None: the request's
+    user when there is one, else nobody, e.g. a research run) and `change_reason`, so the ranking at any
+    revision is `RankingEntry.history.as_of(that time)` (routing.ranking_history)."""
     kinds = set(RankingEntry.Kind.values)
     seen: set[str] = set()
     for index, entry in enumerate(entries):
@@ -99,11 +112,17 @@ def ranking_replace(*, role: str, entries: Sequence[RankingSpec]) -> list[Rankin
         if missing:
             raise RankingInvalid(f"{role}: no model with id {', '.join(repr(m) for m in missing)}.")
         previous = ranking_read(role=role)
-        RankingEntry.objects.filter(role=role_row).delete()
-        RankingEntry.objects.bulk_create(
-            RankingEntry(role=role_row, model=models[entry.model], kind=entry.kind, position=position,
-                         reason=entry.reason, pinned=entry.pinned)
-            for position, entry in enumerate(entries)
+        stamp = timezone.now()
+        for old in RankingEntry.objects.filter(role=role_row):  # one by one: each removal gets its history row
+            old._history_date, old._change_reason = stamp, change_reason
+            if user is not None:
+                old._history_user = user
+            old.delete()
+        bulk_create_with_history(
+            [RankingEntry(role=role_row, model=models[entry.model], kind=entry.kind, position=position,
+                          reason=entry.reason, pinned=entry.pinned)
+             for position, entry in enumerate(entries)],
+            RankingEntry, default_user=user, default_change_reason=change_reason, default_date=stamp,
         )
         config_changed()  # bulk_create sends no post_save signal
     return previous

@@ -35,7 +35,7 @@ from routing.models import (
     RankingEntry,
     Role,
 )
-from routing.services import config_bulk_edit
+from routing.services import RankingSpec, config_bulk_edit, ranking_replace
 
 __all__ = [
     "ConfigError",
@@ -245,11 +245,11 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
                 "model_id", "kind", "position", "reason", "pinned"
             ))
             if current_ranking != wanted_ranking:
-                role.ranking.all().delete()
-                for model_pk, kind, position, reason, pinned in wanted_ranking:
-                    RankingEntry.objects.create(
-                        role=role, model_id=model_pk, kind=kind, position=position, reason=reason, pinned=pinned
-                    )
+                # Through the one ranking write: one history revision per role (routing.ranking_history).
+                ranking_replace(role=r.name, change_reason="import", entries=[
+                    RankingSpec(model=entry.model, kind=kind, reason=entry.reason, pinned=entry.pinned)
+                    for kind, entry in r.ranking()
+                ])
                 if status == "unchanged":
                     status = "updated"
             summary.record("roles", status)

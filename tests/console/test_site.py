@@ -22,10 +22,10 @@ def test_the_index_groups_navigation_by_task(admin_client, routing):
     assert groups[: len(task_groups)] == task_groups
     routing_group = page.context["app_list"][0]
     names = [item["name"] for item in routing_group["models"]]
-    assert names[:5] == ["Providers", "Models", "Roles", "Ranking entries", "Profiles"]
+    assert names[:5] == ["Providers", "Models", "Rankings (by role)", "Ranking entries", "Profiles"]
     assert "Routing preview" in names
     access = next(app for app in page.context["app_list"] if app["name"] == "Access")
-    assert {"Gateway keys", "Users", "Groups"} <= {item["name"] for item in access["models"]}
+    assert {"Gateway keys", "Admins (users)", "Groups"} <= {item["name"] for item in access["models"]}
     # Apps not named in a group (e.g. Celery beat's) are still listed, under their own name.
     assert "Periodic Tasks" in groups
 
@@ -67,3 +67,22 @@ def test_every_admin_page_renders_for_a_view_only_staff_member(client, routing):
         if "logout" in link or "password_change" in link:
             continue
         assert client.get(link).status_code in (200, 302), link
+
+
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_the_gateway_serves_the_admins_static_files_itself(server, tmp_path, routing):
+    """No separate web server for the embedded default: Daphne and uvicorn both serve /static/ (DEBUG off)."""
+    import httpx
+
+    from tests.conftest import database_env, gateway_env, launch_gateway, stop_gateway
+
+    gateway = launch_gateway(gateway_env(database_env(), DEBUG="false"), tmp_path / f"{server}.log", server=server)
+    try:
+        for path, marker in [("/static/admin/css/base.css", b"DJANGO Admin styles"),
+                             ("/static/routing/ranking.js", b"ranking editor"),
+                             ("/static/console/playground.js", b"playground")]:
+            response = httpx.get(f"{gateway.url}{path}", timeout=10)
+            assert response.status_code == 200, path
+            assert marker in response.content, path
+    finally:
+        stop_gateway(gateway)
