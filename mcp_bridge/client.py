@@ -53,7 +53,7 @@ class ServerStats:
     unavailable: int = 0  # no session: starting, or backing off after a failure
     starts: int = 0
     failures: int = 0  # the session itself failed (could not start, exited, connection lost)
-    last_ms: float | None = None
+    last_ms: float | None = None  # the latest answered call
     last_error: str = ""
     last_error_at: float | None = None  # unix seconds
 
@@ -295,9 +295,8 @@ class Sessions:
             stats.failed(_describe(error))
             logger.warning("MCP server %r: %s; request served without it", spec.name, _describe(error))
             return None
-        finally:
-            stats.last_ms = round((time.monotonic() - started) * 1000, 3)
         stats.ok += 1
+        stats.last_ms = round((time.monotonic() - started) * 1000, 3)  # of answered calls only
         if ttl > 0:
             self._cache.put(key, text, ttl)
         return text
