@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, Implementation, TextContent
 
 from core.version import VERSION
-from mcp_bridge.specs import HTTP, ServerSpec
+from mcp_bridge.specs import HTTP, McpSnapshot, ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +240,13 @@ class Sessions:
         self._stats: dict[str, ServerStats] = {}
         self._cache = _Cache()
         self._retiring: set[asyncio.Task] = set()
+        self._reconciled: McpSnapshot | None = None  # the snapshot the sessions were last matched with
+
+    def reconcile(self, snapshot: McpSnapshot) -> None:
+        """Close the sessions of servers the snapshot no longer has (removed or disabled); once per snapshot."""
+        if snapshot is not self._reconciled:
+            self._reconciled = snapshot
+            self.keep_only({server.id for server in snapshot.servers})
 
     def connection(self, spec: ServerSpec) -> ServerConnection:
         """The server's connection; replaced when how to reach the server changed (tool, template and

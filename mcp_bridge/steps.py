@@ -22,7 +22,6 @@ from django.conf import settings
 from context.steps import fit_body
 from context.text import latest_task, leading_system_count
 from mcp_bridge.blocks import mcp_block, with_block
-from mcp_bridge.specs import McpSnapshot
 from mcp_bridge.state import servers_snapshot, sessions
 from mcp_bridge.template import render, uses
 
@@ -37,24 +36,11 @@ class McpState:
     asked: int
 
 
-_seen: McpSnapshot | None = None  # the snapshot the session pool was last reconciled with
-
-
-def _reconcile(snapshot: McpSnapshot) -> None:
-    """Servers removed or disabled since the last request: close their sessions (once per snapshot)."""
-    global _seen
-    if snapshot is not _seen:
-        _seen = snapshot
-        sessions.keep_only({server.id for server in snapshot.servers})
-
-
 async def enrich(ctx: Any) -> None:
     snapshot = await servers_snapshot.get()
+    sessions.reconcile(snapshot)  # sessions of servers no longer registered are closed
     if not snapshot.servers:
-        if _seen is not None and _seen.servers:
-            _reconcile(snapshot)
         return
-    _reconcile(snapshot)
     servers = snapshot.for_profile(ctx.profile_name)
     if not servers:
         return
