@@ -9,7 +9,10 @@ bounded by its server's timeout; this says what one costs when the server is qui
   result cache off): what the enrich step pays per server, on top of the floor;
 - `gateway_pool_cached`: a repeated question answered from the pool's short-lived result cache;
 - `own_server_search`: `manage.py mcp_server` over stdio, `search_interactions` over 1,000 stored
-  interactions (SQLite), the gateway's own MCP server as a client sees it.
+  interactions (SQLite), the gateway's own MCP server as a client sees it;
+- `enrich_step_no_server` / `enrich_step_cached`: the pipeline's MCP `enrich` step itself (µs), with no server
+  registered (what every request pays) and with one server whose answer comes from the result cache, the
+  block built and its body transform applied once.
 
 Each reports the session start (spawn + initialize, once per process in the gateway) and the latency of
 sequential calls: p50, p90, p99, max in milliseconds. One Python process; the machine's load shows in p99.
@@ -127,6 +130,46 @@ async def gateway_pool(calls: int) -> dict:
     return {"pool": {"session_start_ms": start_ms, **summary(samples)}, "cached": summary(cached)}
 
 
+async def enrich_step(calls: int) -> dict:
+    """µs per request of the `enrich` step: no server registered, then one answered from the cache."""
+    from types import SimpleNamespace
+
+    from django.conf import settings
+
+    from mcp_bridge import steps
+    from mcp_bridge.models import McpServer
+    from mcp_bridge.state import servers_snapshot, sessions
+
+    body = {"model": "auto", "messages": [{"role": "system", "content": "You are a coding agent."},
+                                          {"role": "user", "content": "Why does the worker restart loop?"}]}
+
+    def context():
+        chat = SimpleNamespace(body=body, conversation_id="", model="auto")
+        return SimpleNamespace(chat=chat, profile_name="personal", role="debugging", response_headers={}, extras={},
+                               body_transforms=[])
+
+    async def per_call() -> float:
+        ctx = context()
+        await steps.enrich(ctx)  # warm
+        started = time.perf_counter()
+        for _ in range(calls):
+            ctx = context()
+            await steps.enrich(ctx)
+            for transform in ctx.body_transforms:
+                transform(ctx, None, body)
+        return round((time.perf_counter() - started) / calls * 1e6, 2)
+
+    settings.MCP_RESULT_CACHE_SECONDS = 3600
+    servers_snapshot.invalidate()
+    empty = await per_call()
+    await asyncio.to_thread(McpServer.objects.create, name="bench", command=sys.executable,
+                            args=[str(SERVER_SCRIPT)], tool_name="lookup", timeout_ms=30000)
+    servers_snapshot.invalidate()
+    cached = await per_call()
+    await sessions.aclose()
+    return {"enrich_step_no_server": {"us_per_request": empty}, "enrich_step_cached": {"us_per_request": cached}}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=200)
@@ -147,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.executable, ["manage.py", "mcp_server"], env, "search_interactions",
             lambda i: {"query": f"tune {TOPICS[i % len(TOPICS)]} with {TOPICS[(i + 3) % len(TOPICS)]}", "top_k": 3},
             options.calls))
+        results.update(asyncio.run(enrich_step(max(options.calls * 10, 1000))))
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
@@ -157,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"{'':22} {'start ms':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, row in results.items():
+        if "us_per_request" in row:
+            print(f"{name:22} {row['us_per_request']:>9} µs per request")
+            continue
         print(f"{name:22} {row.get('session_start_ms', ''):>9} {row['p50_ms']:>8} {row['p90_ms']:>8} "
               f"{row['p99_ms']:>8} {row['max_ms']:>8}")
     if options.out:

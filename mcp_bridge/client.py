@@ -274,16 +274,31 @@ class Sessions:
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
+    def _cache_key(self, spec: ServerSpec, arguments: dict) -> tuple:
+        return (spec.id, spec.name, spec.connection, spec.tool_name,
+                orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+
+    def cached(self, spec: ServerSpec, arguments: dict) -> str | None:
+        """The server's recent answer to these arguments (counted as a call), or None: no await, no task."""
+        if settings.MCP_RESULT_CACHE_SECONDS <= 0:
+            return None
+        text = self._cache.get(self._cache_key(spec, arguments))
+        if text is not None:
+            stats = self._stats.setdefault(spec.name, ServerStats())
+            stats.calls += 1
+            stats.cached += 1
+        return text
+
     async def ask(self, spec: ServerSpec, arguments: dict) -> str | None:
         """The server's answer for these arguments, or None (counted, and logged when it is a failure)."""
+        text = self.cached(spec, arguments)
+        return text if text is not None else await self.call(spec, arguments)
+
+    async def call(self, spec: ServerSpec, arguments: dict) -> str | None:
+        """Ask the server itself (no cache read); the answer is cached. None on any failure (counted)."""
         stats = self._stats.setdefault(spec.name, ServerStats())
         stats.calls += 1
         ttl = settings.MCP_RESULT_CACHE_SECONDS
-        key = (spec.id, spec.name, spec.connection, spec.tool_name,
-               orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
-        if ttl > 0 and (text := self._cache.get(key)) is not None:
-            stats.cached += 1
-            return text
         started = time.monotonic()
         try:
             text = await self.connection(spec).call(spec.tool_name, arguments, started + spec.timeout_ms / 1000)
@@ -305,7 +320,7 @@ class Sessions:
         stats.ok += 1
         stats.last_ms = round((time.monotonic() - started) * 1000, 3)  # of answered calls only
         if ttl > 0:
-            self._cache.put(key, text, ttl)
+            self._cache.put(self._cache_key(spec, arguments), text, ttl)
         return text
 
     def report(self, registered: Sequence[ServerSpec] = ()) -> dict:

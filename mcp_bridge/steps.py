@@ -52,7 +52,20 @@ async def enrich(ctx: Any) -> None:
     asked = [server for server in servers if task or not uses(server.template, "task")]
     if not asked:
         return  # nothing to ask about (e.g. a turn without words of the user's own)
-    answers = await asyncio.gather(*(sessions.ask(server, render(server.template, values)) for server in asked))
+    answers: list[str | None] = []
+    calls = []  # (index, server, arguments) of the answers not in the cache
+    for index, server in enumerate(asked):
+        arguments = render(server.template, values)
+        answers.append(sessions.cached(server, arguments))
+        if answers[-1] is None:
+            calls.append((index, server, arguments))
+    if len(calls) == 1:  # the common case: no task to create
+        index, server, arguments = calls[0]
+        answers[index] = await sessions.call(server, arguments)
+    elif calls:
+        results = await asyncio.gather(*(sessions.call(server, arguments) for _, server, arguments in calls))
+        for (index, _, _), text in zip(calls, results, strict=True):
+            answers[index] = text
     answered = [(server, text) for server, text in zip(asked, answers, strict=True) if text]
     ctx.response_headers[HEADER] = f"answered={len(answered)}/{len(asked)}"
     block = mcp_block(answered, max_chars=settings.MCP_RESULT_MAX_CHARS)
