@@ -196,7 +196,9 @@ class ServerConnection:
             raise MCPError(code=0, message=f"the tool answered with an error: {text[:200]}")
         if not text and result.structured_content is not None:
             text = orjson.dumps(result.structured_content).decode()
-        return text
+        # What the block can show, and one more character so it knows to mark the cut: a huge answer is
+        # neither kept in the cache nor carried further.
+        return text[: settings.MCP_RESULT_MAX_CHARS + 1]
 
     async def aclose(self) -> None:
         self.state = "closed"
