@@ -395,8 +395,9 @@ MCP_RESULT_MAX_CHARS = env_int("MCP_RESULT_MAX_CHARS", 4000, minimum=100)
 # Seconds a server's answer to the same arguments is reused (an agent loop asks the same task again each turn);
 # 0 asks every time.
 MCP_RESULT_CACHE_SECONDS = env_float("MCP_RESULT_CACHE_SECONDS", 30.0, minimum=0.0)
-# Seconds a server gets to start and answer `initialize`; its first requests go without it meanwhile.
-MCP_CONNECT_TIMEOUT_SECONDS = env_float("MCP_CONNECT_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Seconds a server gets to start and answer `initialize` (in the background: requests meanwhile go without it,
+# each after at most its own timeout). Generous: a Django- or Node-based server can take 10 s on a busy machine.
+MCP_CONNECT_TIMEOUT_SECONDS = env_float("MCP_CONNECT_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # After a server fails (exits, refuses to start, drops the connection): first wait before restarting it,
 # doubled after each further failure up to the maximum.
 MCP_RESTART_BACKOFF_SECONDS = env_float("MCP_RESTART_BACKOFF_SECONDS", 1.0, minimum=0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from mcp_bridge.models import McpServer
 
@@ -13,6 +14,7 @@ class McpServerAdmin(admin.ModelAdmin):
     list_editable = ("enabled",)
     list_filter = ("enabled", "transport")
     search_fields = ("name", "tool_name", "command", "url")
+    formfield_overrides = {models.URLField: {"assume_scheme": "http"}}  # MCP servers are mostly on loopback
     fieldsets = (
         (None, {"fields": ("name", "enabled", "position", "profiles")}),
         ("How to reach it", {

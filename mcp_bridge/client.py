@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED, Implementation, TextContent
 
 from core.version import VERSION
-from mcp_bridge.specs import HTTP, ServerSpec
+from mcp_bridge.specs import HTTP, McpSnapshot, ServerSpec
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class ServerStats:
     unavailable: int = 0  # no session: starting, or backing off after a failure
     starts: int = 0
     failures: int = 0  # the session itself failed (could not start, exited, connection lost)
-    last_ms: float | None = None
+    last_ms: float | None = None  # the latest answered call
     last_error: str = ""
     last_error_at: float | None = None  # unix seconds
 
@@ -196,7 +196,9 @@ class ServerConnection:
             raise MCPError(code=0, message=f"the tool answered with an error: {text[:200]}")
         if not text and result.structured_content is not None:
             text = orjson.dumps(result.structured_content).decode()
-        return text
+        # What the block can show, and one more character so it knows to mark the cut: a huge answer is
+        # neither kept in the cache nor carried further.
+        return text[: settings.MCP_RESULT_MAX_CHARS + 1]
 
     async def aclose(self) -> None:
         self.state = "closed"
@@ -240,6 +242,13 @@ class Sessions:
         self._stats: dict[str, ServerStats] = {}
         self._cache = _Cache()
         self._retiring: set[asyncio.Task] = set()
+        self._reconciled: McpSnapshot | None = None  # the snapshot the sessions were last matched with
+
+    def reconcile(self, snapshot: McpSnapshot) -> None:
+        """Close the sessions of servers the snapshot no longer has (removed or disabled); once per snapshot."""
+        if snapshot is not self._reconciled:
+            self._reconciled = snapshot
+            self.keep_only({server.id for server in snapshot.servers})
 
     def connection(self, spec: ServerSpec) -> ServerConnection:
         """The server's connection; replaced when how to reach the server changed (tool, template and
@@ -267,16 +276,31 @@ class Sessions:
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
 
+    def _cache_key(self, spec: ServerSpec, arguments: dict) -> tuple:
+        return (spec.id, spec.name, spec.connection, spec.tool_name,
+                orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
+
+    def cached(self, spec: ServerSpec, arguments: dict) -> str | None:
+        """The server's recent answer to these arguments (counted as a call), or None: no await, no task."""
+        if settings.MCP_RESULT_CACHE_SECONDS <= 0:
+            return None
+        text = self._cache.get(self._cache_key(spec, arguments))
+        if text is not None:
+            stats = self._stats.setdefault(spec.name, ServerStats())
+            stats.calls += 1
+            stats.cached += 1
+        return text
+
     async def ask(self, spec: ServerSpec, arguments: dict) -> str | None:
         """The server's answer for these arguments, or None (counted, and logged when it is a failure)."""
+        text = self.cached(spec, arguments)
+        return text if text is not None else await self.call(spec, arguments)
+
+    async def call(self, spec: ServerSpec, arguments: dict) -> str | None:
+        """Ask the server itself (no cache read); the answer is cached. None on any failure (counted)."""
         stats = self._stats.setdefault(spec.name, ServerStats())
         stats.calls += 1
         ttl = settings.MCP_RESULT_CACHE_SECONDS
-        key = (spec.id, spec.name, spec.connection, spec.tool_name,
-               orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS))
-        if ttl > 0 and (text := self._cache.get(key)) is not None:
-            stats.cached += 1
-            return text
         started = time.monotonic()
         try:
             text = await self.connection(spec).call(spec.tool_name, arguments, started + spec.timeout_ms / 1000)
@@ -295,11 +319,10 @@ class Sessions:
             stats.failed(_describe(error))
             logger.warning("MCP server %r: %s; request served without it", spec.name, _describe(error))
             return None
-        finally:
-            stats.last_ms = round((time.monotonic() - started) * 1000, 3)
         stats.ok += 1
+        stats.last_ms = round((time.monotonic() - started) * 1000, 3)  # of answered calls only
         if ttl > 0:
-            self._cache.put(key, text, ttl)
+            self._cache.put(self._cache_key(spec, arguments), text, ttl)
         return text
 
     def report(self, registered: Sequence[ServerSpec] = ()) -> dict:

@@ -37,7 +37,7 @@ class McpServer(models.Model):
         max_length=500, blank=True, help_text="stdio: the executable, e.g. npx or /usr/bin/python3."
     )
     args = models.JSONField(
-        default=_default_args, blank=True, help_text="stdio: its arguments, a JSON list of strings."
+        "arguments", default=_default_args, blank=True, help_text="stdio: its arguments, a JSON list of strings."
     )
     env_vars = models.CharField(
         "environment variables", max_length=500, blank=True,
@@ -45,10 +45,10 @@ class McpServer(models.Model):
                   "(PATH, HOME and the like always are).",
     )
     url = models.URLField(
-        max_length=500, blank=True, help_text="streamable HTTP: the endpoint, e.g. http://127.0.0.1:8765/mcp"
+        "URL", max_length=500, blank=True, help_text="streamable HTTP: the endpoint, e.g. http://127.0.0.1:8765/mcp"
     )
     auth_token_env = models.CharField(
-        max_length=100, blank=True,
+        "bearer token variable", max_length=100, blank=True,
         help_text="streamable HTTP: the environment variable holding a bearer token to send, if the server wants one.",
     )
     tool_name = models.CharField(max_length=200, help_text="The tool called for every request.")

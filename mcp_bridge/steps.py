@@ -22,7 +22,6 @@ from django.conf import settings
 from context.steps import fit_body
 from context.text import latest_task, leading_system_count
 from mcp_bridge.blocks import mcp_block, with_block
-from mcp_bridge.specs import McpSnapshot
 from mcp_bridge.state import servers_snapshot, sessions
 from mcp_bridge.template import render, uses
 
@@ -37,24 +36,11 @@ class McpState:
     asked: int
 
 
-_seen: McpSnapshot | None = None  # the snapshot the session pool was last reconciled with
-
-
-def _reconcile(snapshot: McpSnapshot) -> None:
-    """Servers removed or disabled since the last request: close their sessions (once per snapshot)."""
-    global _seen
-    if snapshot is not _seen:
-        _seen = snapshot
-        sessions.keep_only({server.id for server in snapshot.servers})
-
-
 async def enrich(ctx: Any) -> None:
     snapshot = await servers_snapshot.get()
+    sessions.reconcile(snapshot)  # sessions of servers no longer registered are closed
     if not snapshot.servers:
-        if _seen is not None and _seen.servers:
-            _reconcile(snapshot)
         return
-    _reconcile(snapshot)
     servers = snapshot.for_profile(ctx.profile_name)
     if not servers:
         return
@@ -66,7 +52,20 @@ async def enrich(ctx: Any) -> None:
     asked = [server for server in servers if task or not uses(server.template, "task")]
     if not asked:
         return  # nothing to ask about (e.g. a turn without words of the user's own)
-    answers = await asyncio.gather(*(sessions.ask(server, render(server.template, values)) for server in asked))
+    answers: list[str | None] = []
+    calls = []  # (index, server, arguments) of the answers not in the cache
+    for index, server in enumerate(asked):
+        arguments = render(server.template, values)
+        answers.append(sessions.cached(server, arguments))
+        if answers[-1] is None:
+            calls.append((index, server, arguments))
+    if len(calls) == 1:  # the common case: no task to create
+        index, server, arguments = calls[0]
+        answers[index] = await sessions.call(server, arguments)
+    elif calls:
+        results = await asyncio.gather(*(sessions.call(server, arguments) for _, server, arguments in calls))
+        for (index, _, _), text in zip(calls, results, strict=True):
+            answers[index] = text
     answered = [(server, text) for server, text in zip(asked, answers, strict=True) if text]
     ctx.response_headers[HEADER] = f"answered={len(answered)}/{len(asked)}"
     block = mcp_block(answered, max_chars=settings.MCP_RESULT_MAX_CHARS)

@@ -14,7 +14,7 @@ from openai import OpenAI
 
 from mcp_bridge.models import McpServer
 from mcp_bridge.services import interaction_save
-from tests.conftest import ROOT, dedicated_gateway, free_port
+from tests.conftest import ROOT, database_env, dedicated_gateway, free_port, gateway_env, launch_gateway, stop_gateway
 from tests.mcp_bridge.helpers import HERE, manage_env, wait_for_http
 
 SCRIPT = str(HERE / "context_server.py")
@@ -153,8 +153,8 @@ def test_the_gateway_uses_its_own_mcp_server_as_a_context_source(gateway, sdk, u
 
 
 def test_a_server_that_dies_is_counted_then_restarted_by_a_later_request(gateway, sdk, upstream):
-    register(name="runbooks", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
-    mcp_status(gateway, {"runbooks"})
+    register(name="runbooks-restart", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
+    mcp_status(gateway, {"runbooks-restart"})
     ask(sdk, "How do I restart the billing worker?")
     pid = int(sent_messages(upstream)[1]["content"].split("(server pid ")[1].split(")")[0])
 
@@ -162,7 +162,7 @@ def test_a_server_that_dies_is_counted_then_restarted_by_a_later_request(gateway
     response = ask(sdk, "How do I restart the mail relay?")  # the session breaks under this call
     assert response.http_response.status_code == 200
     assert len(sent_messages(upstream)) == 2
-    broken = mcp_status(gateway, {"runbooks"})["runbooks"]
+    broken = mcp_status(gateway, {"runbooks-restart"})["runbooks-restart"]
     assert broken["failures"] == 1 and broken["last_error"]
 
     deadline = time.monotonic() + 30
@@ -174,13 +174,13 @@ def test_a_server_that_dies_is_counted_then_restarted_by_a_later_request(gateway
         time.sleep(0.2)
     block = sent_messages(upstream)[1]["content"]
     assert "(server pid " in block and f"(server pid {pid})" not in block
-    restarted = mcp_status(gateway, {"runbooks"})["runbooks"]
+    restarted = mcp_status(gateway, {"runbooks-restart"})["runbooks-restart"]
     assert restarted["state"] == "ready" and restarted["starts"] == 2
 
 
 def test_the_block_reaches_the_upstream_for_anthropic_clients_and_streams_too(gateway, upstream):
-    register(name="runbooks", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
-    mcp_status(gateway, {"runbooks"})
+    register(name="runbooks-anthropic", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
+    mcp_status(gateway, {"runbooks-anthropic"})
     with anthropic.Anthropic(base_url=gateway.url, api_key="unused", max_retries=0, timeout=40) as client:
         with client.messages.stream(model="fast-model", max_tokens=100, system="Be brief.",
                                     messages=[{"role": "user", "content": "How do I rotate the logs?"}]) as stream:
@@ -227,3 +227,21 @@ def test_the_gateway_uses_its_own_mcp_server_over_http_with_a_gateway_key(routin
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def test_under_uvicorn_and_uvloop_too(routing, upstream, tmp_path):
+    """scripts/run can serve with uvicorn on uvloop: the stdio subprocess and its pipes work on that loop too."""
+    register(name="runbooks-uvicorn", args=[SCRIPT], tool_name="lookup", timeout_ms=30000)
+    (tmp_path / "uv").mkdir()
+    gateway = launch_gateway(gateway_env(database_env()), tmp_path / "uv" / "uvicorn.log", server="uvicorn")
+    try:
+        gateway.sync_config()
+        with OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0, timeout=40) as sdk:
+            first = ask(sdk, "How do I restart the billing worker?")
+            second = ask(sdk, "How do I restart the search indexer?")
+        assert first.headers["x-gateway-mcp"] == second.headers["x-gateway-mcp"] == "answered=1/1"
+        assert "Runbook entry for 'How do I restart the search indexer?'" in sent_messages(upstream)[1]["content"]
+        assert mcp_status(gateway, {"runbooks-uvicorn"})["runbooks-uvicorn"]["starts"] == 1
+    finally:
+        stop_gateway(gateway)
+    assert "Traceback" not in gateway.logs()

@@ -147,3 +147,33 @@ def test_http_server_scopes_every_tool_to_the_callers_key(http_server):
     assert [hit["prompt"] for hit in run_http(http_server, as_bob, key=bob_key)["interactions"]] == [
         "Explain the Rust borrow checker error E0499"
     ]
+
+
+def test_http_a_key_bound_to_a_profile_stays_in_it_and_a_profile_that_stores_nothing_refuses_saves(http_server):
+    from context.models import ContextPolicy, Conversation
+    from routing.models import Profile
+
+    work = Profile.objects.create(name="work", tiers="paid")
+    _, work_key = key_create(name="work-agent", profile=work)
+    _, free_key = key_create(name="free-agent")
+    ContextPolicy.objects.create(profile="personal", store=False)
+
+    async def as_work(session):
+        saved = tool_json(await session.call_tool("save_interaction", {
+            "conversation_id": "w-1", "user": "Summarise the incident", "assistant": "The cache expired."}))
+        refused = tool_error(await session.call_tool("read_history", {"conversation_id": "w-1",
+                                                                      "profile": "personal"}))
+        return saved, refused
+
+    saved, refused = run_http(http_server, as_work, key=work_key)
+    assert saved["profile"] == "work"
+    assert "only use the profile 'work', not 'personal'" in refused
+    assert Conversation.objects.get(conversation_id="w-1").profile == "work"
+
+    async def as_free(session):
+        return tool_error(await session.call_tool("save_interaction", {
+            "conversation_id": "p-1", "user": "Remember my shopping list", "assistant": "Noted.",
+            "profile": "personal"}))
+
+    assert "stores nothing" in run_http(http_server, as_free, key=free_key)
+    assert not Conversation.objects.filter(conversation_id="p-1").exists()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -50,11 +48,17 @@ class Command(BaseCommand):
         key = options["key"].strip()
         prefix = (prefix_of(key) or key) if key else ""
         if prefix and len(prefix) != PREFIX_LENGTH:
-            raise CommandError(f"--key {key[:16]!r}: give the key's prefix (gwk_ and 8 characters) or the key.")
+            raise CommandError(
+                f"--key {key[:PREFIX_LENGTH]!r}…: give the key's prefix (gwk_ and 8 characters) or the key."
+            )
         if options["all_keys"]:
             scope = CallerScope(None, "", options["profile"] or None)
         else:
             scope = CallerScope(prefix, prefix, options["profile"] or None)
-        # stdout is the protocol channel: every log line goes to stderr.
-        logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+        if prefix:
+            from apikeys.models import GatewayKey
+
+            if not GatewayKey.objects.filter(prefix=prefix).exists():
+                raise CommandError(f"--key: no gateway key has the prefix {prefix}.")
+        # stdout is the protocol channel; the gateway's log handler writes to stderr.
         asyncio.run(build_server(fixed_scope(scope)).run_stdio_async())
