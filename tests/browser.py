@@ -27,22 +27,31 @@ class StaffLogin:
     password: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still plain sync
-    calls, so Django's async-safety guard is told so for the browser tests' session."""
+    """One browser per test. Playwright's sync API runs an event loop in this thread while it is open, which
+    would break every later test that calls an async view through Django's test client: so it is closed
+    after each browser test. Meanwhile the test's own ORM calls are plain sync calls, which Django's
+    async-safety guard is told for that test only."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (scripts/test does it as root)")
         pytest.skip(f"{CHROMIUM} is missing: `apt-get install chromium`")
     from playwright.sync_api import sync_playwright
 
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        yield browser
-        browser.close()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture
