@@ -301,3 +301,15 @@ def test_a_redirect_on_the_same_host_is_followed(world):
 
     aider = next(s for s in run.sources if s["name"] == "aider")
     assert aider["status"] == "ok" and aider["records"] == 132
+
+
+def test_revert_gives_back_the_whole_export_byte_for_byte_when_the_run_added_no_rows(world, settings):
+    settings.RESEARCH_PROVIDER_CATALOGUES = False  # only the existing rows compete: nothing added or repriced
+    before = dumps_routing(routing_config_export())
+    run = services.run_now(triggered_by="test")
+    assert run.changes and run.catalogue["rows_added"] == []
+    assert dumps_routing(routing_config_export()) != before
+
+    services.run_revert(run=run, by="test")
+
+    assert dumps_routing(routing_config_export()) == before
