@@ -291,3 +291,25 @@ def test_disabled_newcomers_never_push_working_models_out_of_a_short_ranking(wor
         # Only the primary may be a row waiting to be enabled; the rest of the list can serve today.
         assert {e.model for e in ranking[1:]} <= enabled, (role, ranking)
     assert order("implementation")[1:] == ["o3", "claude-3.7"]
+
+
+def test_a_redirect_on_the_same_host_is_followed(world):
+    world.files["/aider/moved.yml"] = world.files["/aider/polyglot_leaderboard.yml"]
+    world.publish("/aider/polyglot_leaderboard.yml", "", status=301, headers={"location": "/aider/moved.yml"})
+
+    run = services.run_now(triggered_by="test")
+
+    aider = next(s for s in run.sources if s["name"] == "aider")
+    assert aider["status"] == "ok" and aider["records"] == 132
+
+
+def test_revert_gives_back_the_whole_export_byte_for_byte_when_the_run_added_no_rows(world, settings):
+    settings.RESEARCH_PROVIDER_CATALOGUES = False  # only the existing rows compete: nothing added or repriced
+    before = dumps_routing(routing_config_export())
+    run = services.run_now(triggered_by="test")
+    assert run.changes and run.catalogue["rows_added"] == []
+    assert dumps_routing(routing_config_export()) != before
+
+    services.run_revert(run=run, by="test")
+
+    assert dumps_routing(routing_config_export()) == before
