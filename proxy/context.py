@@ -62,7 +62,10 @@ class RequestContext:
         return self.profile.name if self.profile is not None else ""
 
     def body_for(self, candidate: Candidate) -> dict:
-        """The body to send this candidate: the client's, as transformed by the rewrite/enrich steps."""
+        """The body to send this candidate: the client's, as transformed by the rewrite/enrich steps.
+
+        A candidate that speaks the request's `native` protocol is sent that instead (dispatch decides):
+        chat-shaped transforms do not reach it, and a transform that must should also edit `native.body`."""
         assert self.chat is not None
         body = self.chat.body
         for transform in self.body_transforms:
