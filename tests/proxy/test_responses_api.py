@@ -23,6 +23,7 @@ from proxy.fronts.responses.translate_response import ResponseEnvelope, to_respo
 from tests.conftest import dedicated_gateway, usage_rows
 from tests.fixture_files import FIXTURES
 from tests.providers.anthropic_loopback import AnthropicLoopback
+from tests.providers.scripted_upstream import Reply, ScriptedUpstream
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city", "strict": True,
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
@@ -126,6 +127,50 @@ def test_chunks_become_typed_events_in_order():
     assert final["output"][1]["arguments"] == '{"city":"Paris"}'
     assert final["usage"] == {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 4,
                               "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 13}
+
+
+def test_reasoning_deltas_become_a_reasoning_summary_item():
+    builder = ResponseStreamBuilder(ResponseEnvelope.for_request({"model": "m"}))
+    events = builder.start()
+    for delta in ({"reasoning_content": "Think "}, {"reasoning_content": "hard."}, {"content": "42"}):
+        events += builder.feed({"choices": [{"index": 0, "delta": delta}]})
+    done, response = builder.done()
+    received = sse(b"".join(events + done))
+    assert [e["type"] for e in received][2:9] == [
+        "response.output_item.added", "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta", "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done"]
+    reasoning, message = response["output"]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Think hard."}]
+    assert message["content"][0]["text"] == "42"
+    whole = to_response({"choices": [{"message": {"content": "42", "reasoning": "Because."}}]},
+                        ResponseEnvelope.for_request({"model": "m"}))
+    assert [item["type"] for item in whole["output"]] == ["reasoning", "message"]
+
+
+def test_the_sdk_reads_reasoning_from_an_openai_compatible_reasoner(sdk, gateway, routing):
+    from routing.models import Model, Provider
+
+    server = ScriptedUpstream()
+    try:
+        provider = Provider.objects.create(name="reasoner", base_url=f"{server.url}/v1", api_key_env="MOCKAI_API_KEY",
+                                           tier="paid", timeout_seconds=5)
+        Model.objects.create(public_id="reasoner", provider=provider, upstream_name="deepseek-reasoner")
+        gateway.sync_config()
+        chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "Two plus two."}}]},
+                  {"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": "stop"}]},
+                  {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14,
+                                            "completion_tokens_details": {"reasoning_tokens": 8}}}]
+        parts = [f"data: {json.dumps({'id': 'c', 'model': 'deepseek-reasoner', **c})}\n\n".encode() for c in chunks]
+        server.on("/v1/chat/completions", Reply(parts=[*parts, b"data: [DONE]\n\n"], content_type="text/event-stream"))
+        with sdk.responses.stream(model="reasoner", input="2+2?") as stream:
+            summary = [event.delta for event in stream if event.type == "response.reasoning_summary_text.delta"]
+            final = stream.get_final_response()
+    finally:
+        server.close()
+    assert summary == ["Two plus two."] and final.output_text == "4"
+    assert final.output[0].type == "reasoning" and final.usage.output_tokens_details.reasoning_tokens == 8
 
 
 # --- the openai SDK through the gateway, mock OpenAI upstream ---------------------------------------------
