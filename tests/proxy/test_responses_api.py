@@ -310,6 +310,23 @@ def test_events_leave_as_they_come_and_a_client_leaving_is_recorded(gateway, ups
     assert row.model == "fast-model" and row.stream
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 20, 21])
+def test_codex_recorded_requests_are_served(gateway, upstream, n):
+    """Each HTTP request Codex 0.171.0 sent (tests/fixtures/agents), with its headers, as a gateway model."""
+    recorded = json.loads((FIXTURES / "agents" / f"codex_0.171.0_{n}.request.json").read_text())
+    body = {**recorded["body"], "model": "fast-model"}
+    if "tools" in body:  # code mode (3, 4, 20, 21) sends its tools in an `additional_tools` input item instead
+        body["tools"] = [tool for tool in body["tools"] if tool["type"] != "web_search"]  # web_search = "disabled"
+    headers = {name: value for name, value in recorded["headers"]
+               if name.lower() not in ("host", "content-length", "accept-encoding")}
+    response = httpx.post(f"{gateway.base_url}/responses", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    kinds = [event["type"] for event in sse(response.content)]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    sent = upstream.stats()["log"][-1]["body"]
+    assert sent["messages"][-1]["role"] == ("tool" if n in (2, 4, 21) else "user")
+
+
 # --- an Anthropic backend ---------------------------------------------------------------------------------
 
 
