@@ -297,8 +297,9 @@ GIL_SWITCH_INTERVAL_SECONDS = env_float("GIL_SWITCH_INTERVAL_SECONDS", 0.0005, m
 
 # Usage rows are buffered and written in batches off the response path.
 USAGE_FLUSH_INTERVAL = env_float("USAGE_FLUSH_INTERVAL", 0.25, minimum=0.01)
-# POST /v1/responses: how long a stored response can be continued with previous_response_id (OpenAI keeps 30 days).
-RESPONSES_STORE_DAYS = env_int("RESPONSES_STORE_DAYS", 30, minimum=1)
+# POST /v1/responses: how long a stored response can be continued with previous_response_id (OpenAI keeps 30 days);
+# 0: the gateway stores no conversation at all (previous_response_id is then refused).
+RESPONSES_STORE_DAYS = env_int("RESPONSES_STORE_DAYS", 30, minimum=0)
 USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
 # Each event is journaled here before it is buffered, so a killed process's rows are replayed ("off": none).
 _usage_journal = env_str("USAGE_JOURNAL_DIR")

@@ -151,3 +151,15 @@ def test_through_the_gemini_api(sdk, gemini):
         sdk.embeddings.create(model="gemini-embedder", input=[[1, 2, 3]])
     assert "Token-array input" in caught.value.body["message"]
     assert len(gemini.requests_to("/v1beta")) == 2  # refused before any request went to Gemini
+
+
+def test_a_backend_without_embeddings_is_a_400_naming_it(sdk, routing, gateway):
+    from routing.models import Model, Provider
+
+    provider = Provider.objects.create(name="claude", kind="anthropic", base_url="http://127.0.0.1:9",
+                                       api_key_env="MOCKAI_API_KEY", tier="paid")
+    Model.objects.create(public_id="claude-embedder", provider=provider, upstream_name="x", kind="embedding")
+    gateway.sync_config()
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model="claude-embedder", input="x")
+    assert caught.value.body["code"] == "unsupported_feature" and "'claude' (anthropic)" in caught.value.body["message"]

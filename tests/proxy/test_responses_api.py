@@ -23,6 +23,7 @@ from proxy.fronts.responses.translate_response import ResponseEnvelope, to_respo
 from tests.conftest import dedicated_gateway, usage_rows
 from tests.fixture_files import FIXTURES
 from tests.providers.anthropic_loopback import AnthropicLoopback
+from tests.providers.scripted_upstream import Reply, ScriptedUpstream
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather in a city", "strict": True,
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
@@ -126,6 +127,50 @@ def test_chunks_become_typed_events_in_order():
     assert final["output"][1]["arguments"] == '{"city":"Paris"}'
     assert final["usage"] == {"input_tokens": 9, "input_tokens_details": {"cached_tokens": 2}, "output_tokens": 4,
                               "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 13}
+
+
+def test_reasoning_deltas_become_a_reasoning_summary_item():
+    builder = ResponseStreamBuilder(ResponseEnvelope.for_request({"model": "m"}))
+    events = builder.start()
+    for delta in ({"reasoning_content": "Think "}, {"reasoning_content": "hard."}, {"content": "42"}):
+        events += builder.feed({"choices": [{"index": 0, "delta": delta}]})
+    done, response = builder.done()
+    received = sse(b"".join(events + done))
+    assert [e["type"] for e in received][2:9] == [
+        "response.output_item.added", "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta", "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done", "response.reasoning_summary_part.done", "response.output_item.done"]
+    reasoning, message = response["output"]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Think hard."}]
+    assert message["content"][0]["text"] == "42"
+    whole = to_response({"choices": [{"message": {"content": "42", "reasoning": "Because."}}]},
+                        ResponseEnvelope.for_request({"model": "m"}))
+    assert [item["type"] for item in whole["output"]] == ["reasoning", "message"]
+
+
+def test_the_sdk_reads_reasoning_from_an_openai_compatible_reasoner(sdk, gateway, routing):
+    from routing.models import Model, Provider
+
+    server = ScriptedUpstream()
+    try:
+        provider = Provider.objects.create(name="reasoner", base_url=f"{server.url}/v1", api_key_env="MOCKAI_API_KEY",
+                                           tier="paid", timeout_seconds=5)
+        Model.objects.create(public_id="reasoner", provider=provider, upstream_name="deepseek-reasoner")
+        gateway.sync_config()
+        chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "reasoning_content": "Two plus two."}}]},
+                  {"choices": [{"index": 0, "delta": {"content": "4"}, "finish_reason": "stop"}]},
+                  {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14,
+                                            "completion_tokens_details": {"reasoning_tokens": 8}}}]
+        parts = [f"data: {json.dumps({'id': 'c', 'model': 'deepseek-reasoner', **c})}\n\n".encode() for c in chunks]
+        server.on("/v1/chat/completions", Reply(parts=[*parts, b"data: [DONE]\n\n"], content_type="text/event-stream"))
+        with sdk.responses.stream(model="reasoner", input="2+2?") as stream:
+            summary = [event.delta for event in stream if event.type == "response.reasoning_summary_text.delta"]
+            final = stream.get_final_response()
+    finally:
+        server.close()
+    assert summary == ["Two plus two."] and final.output_text == "4"
+    assert final.output[0].type == "reasoning" and final.usage.output_tokens_details.reasoning_tokens == 8
 
 
 # --- the openai SDK through the gateway, mock OpenAI upstream ---------------------------------------------
@@ -263,6 +308,23 @@ def test_events_leave_as_they_come_and_a_client_leaving_is_recorded(gateway, ups
         assert json.loads(first_delta[5:])["delta"]
     [row] = usage_rows(1, status="client_closed")
     assert row.model == "fast-model" and row.stream
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 20, 21])
+def test_codex_recorded_requests_are_served(gateway, upstream, n):
+    """Each HTTP request Codex 0.171.0 sent (tests/fixtures/agents), with its headers, as a gateway model."""
+    recorded = json.loads((FIXTURES / "agents" / f"codex_0.171.0_{n}.request.json").read_text())
+    body = {**recorded["body"], "model": "fast-model"}
+    if "tools" in body:  # code mode (3, 4, 20, 21) sends its tools in an `additional_tools` input item instead
+        body["tools"] = [tool for tool in body["tools"] if tool["type"] != "web_search"]  # web_search = "disabled"
+    headers = {name: value for name, value in recorded["headers"]
+               if name.lower() not in ("host", "content-length", "accept-encoding")}
+    response = httpx.post(f"{gateway.base_url}/responses", json=body, headers=headers, timeout=20)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    kinds = [event["type"] for event in sse(response.content)]
+    assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
+    sent = upstream.stats()["log"][-1]["body"]
+    assert sent["messages"][-1]["role"] == ("tool" if n in (2, 4, 21) else "user")
 
 
 # --- an Anthropic backend ---------------------------------------------------------------------------------

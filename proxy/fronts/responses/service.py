@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from django.conf import settings
 
 from apikeys.access import Access
 from apikeys.gate import authenticate_request
@@ -43,7 +44,7 @@ async def handle_responses(
         raise
     result = await handle_chat(orjson.dumps(translation.chat), headers, client_host, access=access)
     envelope = ResponseEnvelope.for_request(body, translation.custom_tools)
-    store = body.get("store", True) is not False
+    store = body.get("store", True) is not False and settings.RESPONSES_STORE_DAYS > 0
 
     async def keep(response: dict[str, Any]) -> None:
         if store and response["status"] in ("completed", "incomplete"):
@@ -79,6 +80,10 @@ async def _history(previous_id: Any, access: Access) -> list[dict[str, Any]] | N
         return None
     if not isinstance(previous_id, str) or not previous_id:
         raise InvalidRequest("'previous_response_id' must be a string.", param="previous_response_id")
+    if settings.RESPONSES_STORE_DAYS == 0:
+        raise InvalidRequest("This gateway stores no responses (RESPONSES_STORE_DAYS=0): send the whole "
+                             "conversation in 'input' instead.", param="previous_response_id",
+                             code="previous_response_not_found")
     history = await run_read(stored_messages, response_id=previous_id, api_key_prefix=access.prefix)
     if history is None:
         raise InvalidRequest(

@@ -2,7 +2,9 @@
 
 `ResponseStreamBuilder` is the pure part: chat chunks in, SSE events out, each with its
 `sequence_number`: `response.created`, `response.in_progress`, then per output item
-`response.output_item.added`, for text `response.content_part.added` / `response.output_text.delta` /
+`response.output_item.added`, for reasoning text (`reasoning_content` / `reasoning` deltas) a `reasoning`
+item with `response.reasoning_summary_part.added` / `response.reasoning_summary_text.delta` / `.done` /
+`response.reasoning_summary_part.done`, for text `response.content_part.added` / `response.output_text.delta` /
 `.done` / `response.content_part.done`, for function calls `response.function_call_arguments.delta` /
 `.done` (custom tools: `response.custom_tool_call_input.delta` / `.done`), `response.output_item.done`,
 and last `response.completed` (or `response.incomplete`) with the usage. A failure after the first
@@ -28,7 +30,10 @@ from proxy.fronts.responses.translate_response import (
     message_item,
     new_id,
     output_text_part,
+    reasoning_item,
+    reasoning_text,
     response_usage,
+    summary_part,
 )
 
 INCOMPLETE = "The upstream stream ended before the answer was complete."
@@ -61,6 +66,9 @@ class ResponseStreamBuilder:
         self._text_id = ""
         self._text: list[str] = []
         self._calls: dict[int, _Call] = {}  # chat tool_call index → the item
+        self._reasoning_index: int | None = None
+        self._reasoning_id = ""
+        self._reasoning: list[str] = []
         self._usage: Any = None
         self._finish_reason: Any = None
         self._model = ""
@@ -85,6 +93,9 @@ class ResponseStreamBuilder:
         if choice is None:
             return events
         delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        reasoning = reasoning_text(delta)
+        if reasoning:
+            events += self._reasoning_delta(reasoning)
         for text in (delta.get("content"), delta.get("refusal")):  # a refusal is told as the answer's text
             if isinstance(text, str) and text:
                 events += self._text_delta(text)
@@ -99,7 +110,7 @@ class ResponseStreamBuilder:
     def done(self) -> tuple[list[bytes], dict[str, Any]]:
         """After `[DONE]`: close the open items; the final event and the finished response object.
         The final event is built last (`completed_event`), so the caller can store the response first."""
-        events = self.start() + self._close_text()
+        events = self.start() + self._close_reasoning() + self._close_text()
         for call in sorted(self._calls.values(), key=lambda c: c.output_index):
             events += self._close_call(call)
         reason = INCOMPLETE_REASONS.get(self._finish_reason) if isinstance(self._finish_reason, str) else None
@@ -129,8 +140,37 @@ class ResponseStreamBuilder:
         self.output.append(None)
         return len(self.output) - 1
 
-    def _text_delta(self, text: str) -> list[bytes]:
+    def _reasoning_delta(self, text: str) -> list[bytes]:
         events: list[bytes] = []
+        if self._reasoning_index is None:
+            events += self._close_text()
+            self._reasoning_index, self._reasoning_id, self._reasoning = self._new_index(), new_id("rs"), []
+            item = {"id": self._reasoning_id, "type": "reasoning", "summary": []}
+            events.append(self._event("response.output_item.added", output_index=self._reasoning_index, item=item))
+            events.append(self._event("response.reasoning_summary_part.added", item_id=self._reasoning_id,
+                                      output_index=self._reasoning_index, summary_index=0, part=summary_part("")))
+        self._reasoning.append(text)
+        events.append(self._event("response.reasoning_summary_text.delta", item_id=self._reasoning_id,
+                                  output_index=self._reasoning_index, summary_index=0, delta=text))
+        return events
+
+    def _close_reasoning(self) -> list[bytes]:
+        if self._reasoning_index is None:
+            return []
+        index, item_id, text = self._reasoning_index, self._reasoning_id, "".join(self._reasoning)
+        self._reasoning_index = None
+        item = reasoning_item(text, item_id=item_id)
+        self.output[index] = item
+        return [
+            self._event("response.reasoning_summary_text.done", item_id=item_id, output_index=index,
+                        summary_index=0, text=text),
+            self._event("response.reasoning_summary_part.done", item_id=item_id, output_index=index,
+                        summary_index=0, part=summary_part(text)),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
+
+    def _text_delta(self, text: str) -> list[bytes]:
+        events: list[bytes] = self._close_reasoning()
         if self._text_index is None:
             self._text_index, self._text_id, self._text = self._new_index(), new_id("msg"), []
             item = {**message_item("", item_id=self._text_id, status="in_progress"), "content": []}
@@ -163,7 +203,7 @@ class ResponseStreamBuilder:
         events: list[bytes] = []
         call = self._calls.get(chat_index)
         if call is None:
-            events += self._close_text()  # the text before a call is finished when the call begins
+            events += self._close_reasoning() + self._close_text()  # what came before a call is finished
             name = str(function.get("name") or "")
             custom = name in self.envelope.custom_tools
             call = _Call(self._new_index(), new_id("ctc" if custom else "fc"),

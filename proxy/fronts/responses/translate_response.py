@@ -102,9 +102,30 @@ def custom_input(arguments: str) -> str:
     return value if isinstance(value, str) else arguments
 
 
+def reasoning_item(text: str, *, item_id: str | None = None) -> dict[str, Any]:
+    """The model's visible reasoning, as a reasoning summary (there is no encrypted content to carry)."""
+    return {"id": item_id or new_id("rs"), "type": "reasoning", "summary": [summary_part(text)]}
+
+
+def summary_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def reasoning_text(message: dict[str, Any]) -> str:
+    """Reasoning that OpenAI-compatible servers put beside the answer: `reasoning_content` (DeepSeek,
+    vLLM) or `reasoning` (OpenRouter)."""
+    for name in ("reasoning_content", "reasoning"):
+        if isinstance(message.get(name), str) and message[name]:
+            return message[name]
+    return ""
+
+
 def output_items(message: Any, custom_tools: frozenset[str]) -> list[dict[str, Any]]:
     message = message if isinstance(message, dict) else {}
     items: list[dict[str, Any]] = []
+    reasoning = reasoning_text(message)
+    if reasoning:
+        items.append(reasoning_item(reasoning))
     text = message.get("content")
     if isinstance(text, list):  # some servers answer with content parts
         text = "".join(p.get("text", "") for p in text if isinstance(p, dict) and isinstance(p.get("text"), str))
