@@ -19,7 +19,7 @@ from prompts.snapshot import PromptSnapshot
 from prompts.state import prompt_snapshot, sticky_roles
 from prompts.sticky import Decision
 from prompts.strategies import Strategy, with_strategy
-from routing.selection import DEFAULT_ROLE, is_auto
+from routing.selection import DEFAULT_ROLE, is_auto, routes_by_detected_role
 from routing.state import routing_snapshot
 
 EXTRA = "prompts"  # ctx.extras key: this request's PromptSnapshot
@@ -53,7 +53,7 @@ async def detect_role(ctx: Any) -> None:
     if chat.role:
         _decide(ctx, Decision(chat.role, EXPLICIT, 1.0), conversation_key(ctx))
         return
-    if not is_auto(chat.model):
+    if not routes_by_detected_role(ctx.snapshot, chat.model):
         ctx.role, ctx.role_source, ctx.role_confidence = DEFAULT_ROLE, "default", None
         return
     messages = chat.body["messages"]

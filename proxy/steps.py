@@ -53,7 +53,7 @@ def select(ctx: RequestContext) -> None:
     role = via.partition(":")[2] if is_auto(via) else ""
     if role and role != ctx.role:  # an alias of `auto:<role>`: served, checked and counted as that role
         authorize_access(ctx.caller, profile=chat.profile, role=role, model=chat.model, auto=True)
-        ctx.role = role
+        ctx.role, ctx.role_source, ctx.role_confidence = role, "alias", None
 
 
 async def admit(ctx: RequestContext) -> None:

@@ -102,6 +102,17 @@ def is_alias(snapshot: RoutingSnapshot, model: str) -> bool:
     return not is_auto(model) and model not in snapshot.models and find_alias(snapshot.aliases, model) is not None
 
 
+def routes_by_detected_role(snapshot: RoutingSnapshot, model: str) -> bool:
+    """Is the role detected for this request what picks its model: `auto`, or an alias one of whose targets is
+    a bare `auto` (Claude Code's main model, by the shipped aliases)?"""
+    if is_auto(model):
+        return True
+    if not is_alias(snapshot, model):
+        return False
+    alias = find_alias(snapshot.aliases, model)
+    return alias is not None and AUTO_MODEL in alias.targets
+
+
 def _alias_candidates(
     snapshot: RoutingSnapshot, model: str, alias: AliasSpec, role: str | None, profile: ProfileSpec,
     needs: frozenset[str],

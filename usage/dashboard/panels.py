@@ -26,7 +26,7 @@ BREAKDOWNS = {  # name -> roll-up column
     "role_source": "role_source",
     "status_class": "status_class",
 }
-ROLE_SOURCES = ("explicit", "agent_mode", "detected", "default")
+ROLE_SOURCES = ("explicit", "alias", "agent_mode", "fast_path", "classifier", "default")  # prompts.steps tiers
 QUOTA_ALERTS = (50, 75, 90, 100)
 MEASURES = dict(
     requests=Sum("requests"), errors=Sum("errors"), fallbacks=Sum("fallbacks"), prompt_tokens=Sum("prompt_tokens"),
