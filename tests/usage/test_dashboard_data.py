@@ -110,7 +110,7 @@ def test_every_breakdown_sums_to_the_total_and_exports_csv(staff_client, seeded)
     assert sorted(options["model"]) == ["fast-model", "smart-model"] and options["status_class"] == ["2xx", "5xx"]
     assert len(options["key"]) == 2 and options["role_source"] == [""]
     sources = staff_client.get(DATA + "breakdown/", {"by": "role_source"}).json()
-    assert sources["known_sources"] == ["explicit", "agent_mode", "detected", "default"]
+    assert sources["known_sources"] == ["explicit", "alias", "agent_mode", "fast_path", "classifier", "default"]
 
 
 def test_latency_percentiles_equal_percentile_cont(staff_client, seeded):
