@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
@@ -35,6 +35,7 @@ def _chat(gateway, ticket: str, model: str = "auto", **extra) -> httpx.Response:
 
 def test_the_ticket_needs_a_staff_session_and_the_csrf_token(routing):
     staff = User.objects.create_user("staffer", password="staff-pass-1", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="add_gatewaykey"))
     client = Client(enforce_csrf_checks=True)
     url = reverse("admin:playground_ticket")
     assert client.get(url).status_code == 302  # to the login page
@@ -96,3 +97,21 @@ def test_acting_as_a_key_needs_the_change_permission_on_keys(client, routing):
     client.force_login(staff)
     response = client.post(reverse("admin:playground_ticket"), {"key": key.prefix}, content_type="application/json")
     assert response.status_code == 403 and response.json()["error"].startswith("key:")
+
+
+def test_a_staff_member_who_may_not_create_keys_cannot_send(client, routing):
+    viewer = User.objects.create_user("viewer", password="viewer-pass-1", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(viewer)
+    page = client.get(reverse("admin:playground"))
+    assert page.status_code == 200 and 'id="pg-send"' not in page.content.decode()
+    response = client.post(reverse("admin:playground_ticket"), {"profile": "work"}, content_type="application/json")
+    assert response.status_code == 403 and response.json()["error"].startswith("profile:")
+
+
+def test_playground_usage_rows_say_playground(admin_client, gateway):
+    from tests.conftest import usage_rows
+
+    response = _chat(gateway, _ticket(admin_client, profile="personal"))
+    rows = usage_rows(1, request_id=response.headers["x-request-id"])
+    assert rows[0].api_key_prefix == "playground" and rows[0].profile == "personal"
