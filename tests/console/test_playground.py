@@ -115,3 +115,43 @@ def test_playground_usage_rows_say_playground(admin_client, gateway):
     response = _chat(gateway, _ticket(admin_client, profile="personal"))
     rows = usage_rows(1, request_id=response.headers["x-request-id"])
     assert rows[0].api_key_prefix == "playground" and rows[0].profile == "personal"
+
+
+def _admin_session(url: str, username: str, password: str) -> httpx.Client:
+    browser = httpx.Client(base_url=url, follow_redirects=True, timeout=20)
+    browser.get("/admin/login/")  # sets the CSRF cookie
+    browser.post("/admin/login/", data={"username": username, "password": password, "next": "/admin/",
+                                        "csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+                 headers={"referer": f"{url}/admin/login/"})
+    return browser
+
+
+def test_the_capture_is_shared_between_processes_through_redis(routing, redis_url, tmp_path):
+    """Two gateway processes on one Redis: a playground request served by one is shown by the other."""
+    from tests.conftest import MOCK_KEY, dedicated_gateway
+
+    User.objects.create_superuser("ops", "ops@example.test", "ops-pass-71c2")
+    with dedicated_gateway(tmp_path, REDIS_URL=redis_url) as first, \
+            dedicated_gateway(tmp_path, REDIS_URL=redis_url) as second:
+        admin_first = _admin_session(first.url, "ops", "ops-pass-71c2")
+        admin_second = _admin_session(second.url, "ops", "ops-pass-71c2")
+        try:
+            ticket = admin_first.post("/admin/playground/ticket/", json={"profile": "work"},
+                                      headers={"x-csrftoken": admin_first.cookies["csrftoken"]}).json()["ticket"]
+            response = _chat(first, ticket, model="auto:architect")
+            assert response.status_code == 200
+            request_id = response.headers["x-request-id"]
+            for _ in range(100):
+                exchange = admin_second.get(f"/admin/playground/exchange/{request_id}.json")
+                data = exchange.json() if exchange.status_code == 200 else {}
+                if data.get("capture") and data.get("usage"):
+                    break
+                time.sleep(0.05)
+        finally:
+            admin_first.close()
+            admin_second.close()
+    assert data["capture"]["user"] == "ops"
+    [sent] = data["capture"]["upstream_requests"]
+    assert '"model":"smart-upstream"' in sent["body"] and sent["headers"]["authorization"] == "[REDACTED]"
+    assert MOCK_KEY not in str(data)
+    assert data["usage"]["model"] == "smart-model" and data["usage"]["api_key_prefix"] == "playground"
