@@ -195,6 +195,7 @@ class RankingEditorMixin:
             "can_edit": can_edit_ranking(request),
             "preview_url": _preview_url(),
             "based_on": ranking_fingerprint(current),
+            "unsaved": status != 200,  # a refused save: the page shows the order that was not stored
         }
         return TemplateResponse(request, self.ranking_template, context, status=status)
 

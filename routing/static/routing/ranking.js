@@ -11,7 +11,7 @@
 
   function rows() { return Array.from(body.querySelectorAll("tr.ranking-row")); }
 
-  let dirty = false;
+  let dirty = form.dataset.unsaved === "true";
   window.addEventListener("beforeunload", (event) => { if (dirty) { event.preventDefault(); event.returnValue = ""; } });
   form.addEventListener("submit", () => { dirty = false; });
 
@@ -167,7 +167,7 @@
     if (mine !== sequence) return;
     if (!response.ok) { state.textContent = "(preview failed: " + response.status + ")"; return; }
     renderPreview(await response.json());
-    state.textContent = "(" + (sequence > 1 ? "unsaved order" : "saved order") + ")";
+    state.textContent = "(" + (dirty ? "unsaved order" : "saved order") + ")";
   }
 
   rows().forEach(wire);
