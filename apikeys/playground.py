@@ -19,6 +19,7 @@ from apikeys.access import Access, AuthenticationFailed, KeySpec
 from apikeys.state import key_snapshot
 
 TICKET_PREFIX = "gwp_"
+PLAYGROUND_PREFIX = "playground"
 TICKET_SECONDS = 600
 _SALT = "gateway.playground.ticket"
 
@@ -44,5 +45,6 @@ async def playground_access(presented: str) -> Access:
             raise AuthenticationFailed(f"The key {prefix}… is not active.")
         return Access(spec, playground_user=username)
     profile = str(claims.get("p", ""))
-    return Access(KeySpec(prefix="", name=f"playground ({username})", digest="", profile=profile),
+    # Usage rows of these requests carry the prefix "playground" (no key has it: key prefixes start gwk_).
+    return Access(KeySpec(prefix=PLAYGROUND_PREFIX, name=f"playground ({username})", digest="", profile=profile),
                   playground_user=username)

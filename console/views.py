@@ -176,6 +176,7 @@ def playground_page(request: HttpRequest) -> HttpResponse:
         **admin.site.each_context(request),
         "title": "Playground",
         "keys": key_choices() if request.user.has_perm("apikeys.change_gatewaykey") else [],
+        "can_send": request.user.has_perm("apikeys.add_gatewaykey"),
         "profiles": list(Profile.objects.values_list("name", flat=True)),
         "roles": list(Role.objects.values_list("name", flat=True)),
         "models": list(Model.objects.filter(enabled=True).values_list("public_id", flat=True)),
@@ -197,6 +198,10 @@ def playground_ticket(request: HttpRequest) -> HttpResponse:
     except json.JSONDecodeError:
         return JsonResponse({"error": "expected a JSON object"}, status=400)
     prefix, profile = str(body.get("key") or ""), str(body.get("profile") or "")
+    if not prefix and not request.user.has_perm("apikeys.add_gatewaykey"):
+        # Calling as a profile spends like a key of one's own: only for those who may create keys.
+        return JsonResponse({"error": "profile: the playground needs the add permission on gateway keys"},
+                            status=403)
     if prefix:
         if not request.user.has_perm("apikeys.change_gatewaykey"):
             return JsonResponse({"error": "key: acting as a gateway key needs the change permission on keys"},

@@ -336,6 +336,29 @@ class ProfileAdmin(SimpleHistoryAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("providers")
 
+    def history_form_view(self, request: HttpRequest, object_id, version_id, extra_context=None):
+        """simple-history's revert form fills many-to-many fields from the current row: show (and so revert
+        to) the version's providers instead."""
+        through = Profile.history.model._meta.get_field("historicalprofile_providers").related_model
+        request._version_providers = list(
+            through.objects.filter(history_id=version_id).values_list("provider_id", flat=True)
+        )
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        providers = getattr(request, "_version_providers", None)
+        if providers is None:
+            return form
+
+        class VersionForm(form):
+            def __init__(self, *args, **form_kwargs):
+                super().__init__(*args, **form_kwargs)
+                if not self.is_bound:
+                    self.initial["providers"] = providers
+
+        return VersionForm
+
     @admin.display(description="providers")
     def provider_names(self, obj: Profile) -> str:
         return ", ".join(provider.name for provider in obj.providers.all()) or "all"

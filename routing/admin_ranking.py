@@ -8,6 +8,7 @@ and refuses a save that would leave a profile without a usable model; the write 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,6 +40,12 @@ class EditorRow:
     output_price: object
     context_window: int
     warning: str = ""
+
+
+def ranking_fingerprint(entries: list[RankingSpec]) -> str:
+    """Names the ranking a page was built from: a save based on an older one is refused (two operators)."""
+    text = "\n".join(f"{e.model}\t{e.kind}\t{e.pinned}\t{e.reason}" for e in entries)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def can_edit_ranking(request: HttpRequest) -> bool:
@@ -163,6 +170,11 @@ class RankingEditorMixin:
             if not can_edit_ranking(request):
                 raise PermissionDenied
             entries = parse_ranking_form(request.POST)
+            based_on = request.POST.get("based_on")
+            if based_on and based_on != ranking_fingerprint(current):
+                messages.error(request, "Not saved: this ranking was changed by someone else after you opened "
+                               "the page. It now shows the stored ranking; make your change again.")
+                return HttpResponseRedirect(request.path)
             saved = self._save(request, role, entries, current)
             if saved:
                 return HttpResponseRedirect(request.path)
@@ -182,6 +194,8 @@ class RankingEditorMixin:
             .order_by("public_id"),
             "can_edit": can_edit_ranking(request),
             "preview_url": _preview_url(),
+            "based_on": ranking_fingerprint(current),
+            "unsaved": status != 200,  # a refused save: the page shows the order that was not stored
         }
         return TemplateResponse(request, self.ranking_template, context, status=status)
 

@@ -76,4 +76,7 @@ def test_a_save_leaving_a_profile_with_no_usable_entry_is_refused(admin_page, ga
     error = page.locator(".messagelist .error").inner_text()
     assert re.search(r"Not saved: role 'architect' would have no usable model under profile 'work'", error)
     assert [e.model for e in ranking_read(role="architect")] == ["smart-model", "backup-model"]
+    # The page keeps the refused order to fix, and says the preview is of an unsaved order.
+    assert page.locator("tr.ranking-row").evaluate_all("rows => rows.map(r => r.dataset.model)") == ["free-model"]
+    page.wait_for_function("document.getElementById('preview-state').textContent === '(unsaved order)'")
     screenshot(page, "ranking-refused")

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from apikeys.models import GatewayKey
 from apikeys.services import key_create, key_revoke
-from routing.models import Provider, RankingEntry, Role
+from routing.models import Profile, Provider, RankingEntry, Role
 from routing.ranking_history import ranking_revisions
 from routing.selectors import read_config_token
 from routing.services import RankingSpec, ranking_read, ranking_replace
@@ -132,3 +132,19 @@ def test_an_import_is_one_ranking_revision_per_role(routing):
     revisions = ranking_revisions(role_id=role.pk)
     assert len(revisions) == count + 1
     assert (revisions[0].change_reason, revisions[0].models) == ("import", ["backup-model", "smart-model"])
+
+
+def test_a_profile_revert_shows_and_restores_its_previous_providers(admin_client, routing):
+    profile = Profile.objects.get(name="work")
+    url = reverse("admin:routing_profile_change", args=[profile.pk])
+    form = {"name": "work", "description": "", "tiers": "paid,enterprise"}
+    assert admin_client.post(url, {**form, "providers": [routing.paid.pk]}).status_code == 302
+    version = profile.history.latest()
+    assert admin_client.post(url, {**form, "providers": [routing.free.pk]}).status_code == 302
+    revert_url = reverse("admin:routing_profile_simple_history", args=[profile.pk, version.history_id])
+    page = admin_client.get(revert_url)
+    assert page.status_code == 200
+    # The form shows the version's providers (simple-history alone would show today's).
+    assert list(page.context["adminform"].form.initial["providers"]) == [routing.paid.pk]
+    assert admin_client.post(revert_url, {**form, "providers": [routing.paid.pk]}).status_code == 302
+    assert list(profile.providers.values_list("name", flat=True)) == ["mockai"]

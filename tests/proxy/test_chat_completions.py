@@ -266,18 +266,18 @@ def test_admin_edit_of_ranking_takes_effect_on_next_request(sdk, gateway, routin
             "next": "/admin/",
         }, headers={"referer": f"{gateway.url}/admin/login/"})
         assert login.status_code == 200
-        from routing.models import RankingEntry
+        from routing.models import RankingEntry, Role
 
-        entry = RankingEntry.objects.get(role__name="general", model__public_id="fast-model")
-        page = browser.get(f"/admin/routing/rankingentry/{entry.pk}/change/")
+        role = Role.objects.get(name="general")
+        page = browser.get(f"/admin/routing/role/{role.pk}/ranking/")
         assert page.status_code == 200
-        response = browser.post(f"/admin/routing/rankingentry/{entry.pk}/change/", data={
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"], "role": entry.role_id, "model": entry.model_id,
-            "kind": "fallback", "position": "5", "reason": "demoted by ops", "_save": "Save",
+        response = browser.post(f"/admin/routing/role/{role.pk}/ranking/", data={
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"], "order": ["backup-model", "fast-model"],
+            "kind:backup-model": "primary", "kind:fast-model": "fallback", "reason:fast-model": "demoted by ops",
         }, headers={"referer": f"{gateway.url}/admin/"})
         assert response.status_code == 200
-    entry.refresh_from_db()
-    assert entry.position == 5 and entry.reason == "demoted by ops"
+    entry = RankingEntry.objects.get(role__name="general", model__public_id="fast-model")
+    assert entry.position == 1 and entry.reason == "demoted by ops"
 
     # The very next request uses the edited ranking: no restart.
     raw = sdk.chat.completions.with_raw_response.create(model="auto", messages=[{"role": "user", "content": "x"}])

@@ -131,3 +131,13 @@ def test_a_view_only_staff_member_sees_the_ranking_but_cannot_save(client, rows)
     assert 'id="save-ranking"' not in page.content.decode()
     assert client.post(url, {"order": ["small"]}).status_code == 403
     assert [e.model for e in ranking_read(role="implementation")] == ["big", "small"]
+
+
+def test_a_save_based_on_a_ranking_changed_since_is_refused(admin_client, rows):
+    url = reverse("admin:routing_role_ranking", args=[rows["role"].pk])
+    based_on = admin_client.get(url).context["based_on"]
+    assert _post(admin_client, rows["role"], ["small", "big"], based_on=based_on).status_code == 302
+    # A second operator still holds the page built before that save.
+    response = admin_client.post(url, {"order": ["big"], "based_on": based_on}, follow=True)
+    assert any("changed by someone else" in str(m) for m in response.context["messages"])
+    assert [e.model for e in ranking_read(role="implementation")] == ["small", "big"]

@@ -11,7 +11,12 @@
 
   function rows() { return Array.from(body.querySelectorAll("tr.ranking-row")); }
 
+  let dirty = form.dataset.unsaved === "true";
+  window.addEventListener("beforeunload", (event) => { if (dirty) { event.preventDefault(); event.returnValue = ""; } });
+  form.addEventListener("submit", () => { dirty = false; });
+
   function changed() {
+    dirty = true;
     rows().forEach((row, index) => { row.querySelector(".position").textContent = index + 1; });
     const empty = body.querySelector("tr.empty-row");
     if (empty) empty.hidden = rows().length > 0;
@@ -62,7 +67,7 @@
       row.remove();
       changed();
     });
-    row.querySelectorAll("select, input").forEach((input) => input.addEventListener("change", schedulePreview));
+    row.querySelectorAll("select, input").forEach((input) => input.addEventListener("change", () => { dirty = true; schedulePreview(); }));
   }
 
   function cell(text) { const td = document.createElement("td"); td.textContent = text; return td; }
@@ -162,7 +167,7 @@
     if (mine !== sequence) return;
     if (!response.ok) { state.textContent = "(preview failed: " + response.status + ")"; return; }
     renderPreview(await response.json());
-    state.textContent = "(" + (sequence > 1 ? "unsaved order" : "saved order") + ")";
+    state.textContent = "(" + (dirty ? "unsaved order" : "saved order") + ")";
   }
 
   rows().forEach(wire);
