@@ -104,7 +104,10 @@ def build_server(resolve_scope: ScopeResolver) -> MCPServer:
         conversation_id = _text("conversation_id", conversation_id, MAX_ID_CHARS).strip()
         _text("user", user, MAX_TEXT_CHARS)
         _text("assistant", assistant, MAX_TEXT_CHARS, required=False)
-        chosen = _profile(scope, profile) or (await routing_snapshot.get()).default_profile
+        routing = await routing_snapshot.get()
+        chosen = _profile(scope, profile) or routing.default_profile
+        if routing.profiles and chosen not in routing.profiles:
+            raise ToolError(f"Unknown profile '{chosen}'; the profiles are {', '.join(sorted(routing.profiles))}.")
         if not (await policy_snapshot.get()).for_profile(chosen).store:
             raise ToolError(f"The profile '{chosen}' stores nothing (its context policy has 'store' off).")
         exchange_id = await run_write(

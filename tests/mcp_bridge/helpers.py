@@ -6,7 +6,8 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,13 @@ def stdio_params(args: list[str], env: dict[str, str]) -> StdioServerParameters:
 Scenario = Callable[[ClientSession], Awaitable[Any]]
 
 
+def run_async(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to completion on a fresh event loop in a thread of its own: a session-wide browser
+    (Playwright's sync API) keeps an event loop running in the test thread, where asyncio.run refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def run_stdio(args: list[str], env: dict[str, str], scenario: Scenario) -> Any:
     async def main() -> Any:
         async with stdio_client(stdio_params(args, env)) as (read, write):
@@ -39,7 +47,7 @@ def run_stdio(args: list[str], env: dict[str, str], scenario: Scenario) -> Any:
                 await session.initialize()
                 return await scenario(session)
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def run_http(url: str, scenario: Scenario, key: str | None = None) -> Any:
@@ -51,7 +59,7 @@ def run_http(url: str, scenario: Scenario, key: str | None = None) -> Any:
                     await session.initialize()
                     return await scenario(session)
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def tool_json(result) -> Any:

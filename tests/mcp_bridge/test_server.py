@@ -154,6 +154,7 @@ def test_http_a_key_bound_to_a_profile_stays_in_it_and_a_profile_that_stores_not
     from routing.models import Profile
 
     work = Profile.objects.create(name="work", tiers="paid")
+    Profile.objects.create(name="personal", tiers="free,paid")
     _, work_key = key_create(name="work-agent", profile=work)
     _, free_key = key_create(name="free-agent")
     ContextPolicy.objects.create(profile="personal", store=False)
@@ -171,9 +172,15 @@ def test_http_a_key_bound_to_a_profile_stays_in_it_and_a_profile_that_stores_not
     assert Conversation.objects.get(conversation_id="w-1").profile == "work"
 
     async def as_free(session):
-        return tool_error(await session.call_tool("save_interaction", {
+        no_store = tool_error(await session.call_tool("save_interaction", {
             "conversation_id": "p-1", "user": "Remember my shopping list", "assistant": "Noted.",
             "profile": "personal"}))
+        unknown = tool_error(await session.call_tool("save_interaction", {
+            "conversation_id": "p-1", "user": "Remember my shopping list", "assistant": "Noted.",
+            "profile": "holidays"}))
+        return no_store, unknown
 
-    assert "stores nothing" in run_http(http_server, as_free, key=free_key)
+    no_store, unknown = run_http(http_server, as_free, key=free_key)
+    assert "stores nothing" in no_store
+    assert "Unknown profile 'holidays'; the profiles are personal, work." in unknown
     assert not Conversation.objects.filter(conversation_id="p-1").exists()

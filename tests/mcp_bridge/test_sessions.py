@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from mcp_bridge.client import Sessions
 from mcp_bridge.specs import McpSnapshot, ServerSpec
-from tests.mcp_bridge.helpers import HERE
+from tests.mcp_bridge.helpers import HERE, run_async
 
 SCRIPT = str(HERE / "context_server.py")
 
@@ -70,7 +70,7 @@ def test_one_session_serves_concurrent_calls_answers_repeat_from_the_cache_and_e
         assert await wait_gone(pid_of(replaced))
         await sessions.aclose()
 
-    asyncio.run(scenario())
+    run_async(scenario())
 
 
 def test_a_command_that_cannot_start_backs_off_and_is_not_retried_before_its_time():
@@ -87,4 +87,4 @@ def test_a_command_that_cannot_start_backs_off_and_is_not_retried_before_its_tim
         assert 0 < report["retry_in_seconds"] <= 1.0
         await sessions.aclose()
 
-    asyncio.run(scenario())
+    run_async(scenario())
