@@ -22,10 +22,7 @@ NAVIGATION: list[tuple[str, list]] = [
         "routing.*",
     ]),
     ("Prompts", ["prompts.*", "conversations.*", "context.*"]),
-    ("Usage", [
-        ("Dashboard", "admin:usage_dashboard"),
-        "usage.*",
-    ]),
+    ("Usage", ["usage.UsageRollup", "usage.*"]),  # the roll-up's change list is the usage dashboard
     ("Research", ["research.*"]),
     ("Access", ["apikeys.*", "auth.User", "auth.Group", "auth.*"]),
 ]
