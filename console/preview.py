@@ -68,9 +68,6 @@ def chain_for(
         chain["skipped"] = _skipped(snapshot, role, profile, [], key)
         return chain
     ordered = _circuit_order(candidates, live)
-    ranking_source = role if snapshot.rankings.get(role) else DEFAULT_ROLE
-    positions = {entry.model: index for index, entry in enumerate(snapshot.rankings.get(ranking_source, ()))}
-    notes = {entry.model: entry.reason for entry in snapshot.rankings.get(ranking_source, ())}
     for step, candidate in enumerate(ordered, start=1):
         chain["candidates"].append({
             "step": step,
@@ -79,33 +76,17 @@ def chain_for(
             "tier": candidate.provider.tier,
             "kind": _kind(candidate),
             "circuit": _circuit_state(live, candidate.provider.name),
-            "reason": step_reason(candidate, step=step, role=role, ranking_source=ranking_source,
-                                  position=positions.get(candidate.model.public_id), note=notes.get(
-                                      candidate.model.public_id, ""), profile=profile, live=live),
+            "reason": step_reason(candidate, live),
         })
     chain["skipped"] = _skipped(snapshot, role, profile, [c.model.public_id for c in ordered], key)
     return chain
 
 
-def step_reason(
-    candidate: Candidate, *, step: int, role: str, ranking_source: str, position: int | None, note: str,
-    profile: ProfileSpec, live: LiveState,
-) -> str:
+def step_reason(candidate: Candidate, live: LiveState) -> str:
     """Why this candidate is tried at this step, in words."""
-    parts = []
-    selection_reason = getattr(candidate, "reason", "") or ""
-    if selection_reason and selection_reason not in KIND_WORDS and selection_reason not in ("requested", "pattern"):
-        parts.append(selection_reason)  # the selection explains itself (richer reasons from routing)
-    else:
-        where = f"#{position + 1}" if position is not None else "ranked"
-        source = f"the '{ranking_source}' ranking" + (
-            f" (role '{role}' has none of its own)" if ranking_source != role else "")
-        parts.append(f"{where} in {source}, {KIND_WORDS.get(_kind(candidate), _kind(candidate))}")
-    if position is not None and position + 1 != step and len(profile.tiers) > 1:
-        tiers = " > ".join(profile.tiers)
-        parts.append(f"profile '{profile.name}' prefers tiers {tiers}; this is {candidate.provider.tier}")
-    if note:
-        parts.append(f"ranked because: {note}")
+    # The selection's own words (routing.selection.Candidate.reason): the same sentence a request carries in
+    # X-Gateway-Route-Reason, so the preview and the requests never explain one choice two ways.
+    parts = [candidate.reason]
     state = _circuit_state(live, candidate.provider.name)
     if state == "open":
         retry = live.circuits[candidate.provider.name].get("retry_in_seconds")
