@@ -110,6 +110,10 @@ class MetricsFolder:
                 child(FALLBACKS, provider).inc()
         self.refresh_process_gauges()
 
+    def rows_written(self, events) -> None:
+        """The usage recorder's listener: counts committed rows as soon as they are committed."""
+        self.refresh_process_gauges()
+
     def refresh_process_gauges(self) -> None:
         written = recorder.written + recorder.replayed
         if written > self._written_seen:
@@ -122,6 +126,7 @@ class MetricsFolder:
 
 
 folder = MetricsFolder()
+recorder.on_written(folder.rows_written)
 
 
 def _forget_this_process() -> None:

@@ -44,7 +44,7 @@ class UsageRecorder:
         self._batch_size = batch_size
         self._journal = journal
         self._replay_interval = replay_interval
-        self._on_written = on_written  # told of each committed batch, in the event loop (the live feed)
+        self._on_written = [on_written] if on_written is not None else []  # told of each committed batch
         self._buffer: list[Entry] = []
         self._lock = threading.Lock()  # record() may be called from sync code too
         self._wake: asyncio.Event | None = None
@@ -148,12 +148,19 @@ class UsageRecorder:
         finally:
             self._in_flight -= len(batch)
         self.written += written
-        if self._on_written is not None:
-            try:
-                self._on_written([event for event, _ in batch])
-            except Exception:
-                logger.exception("a usage subscriber failed on a written batch")
+        if self._on_written:
+            events = [event for event, _ in batch]
+            for listener in self._on_written:
+                try:
+                    listener(events)
+                except Exception:
+                    logger.exception("a usage subscriber failed on a written batch")
         return written
+
+    def on_written(self, listener: Callable[[Sequence[UsageEvent]], None]) -> None:
+        """Call `listener(events)` in the event loop after each batch commits (live feed, metrics). Quick only."""
+        if listener not in self._on_written:
+            self._on_written.append(listener)
 
     def flush_sync(self) -> int:
         """For sync callers and interpreter exit: write what is left in the calling thread."""

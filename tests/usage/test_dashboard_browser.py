@@ -25,7 +25,8 @@ def seed_rows() -> list[UsageEvent]:
         UsageEvent(created_at=now - timedelta(days=index % 3, minutes=index), request_id=f"browser-seed-{index}",
                    profile="personal", api_key_prefix=("gwk_seedaaaa", "gwk_seedbbbb")[index % 2],
                    role=("architect", "debugging", "implementation")[index % 3], conversation_id=f"seed-{index % 4}",
-                   model=("smart-model", "fast-model", "fast-model")[index % 3], provider="mockai",
+                   model=("smart-model", "fast-model", "fast-model")[index % 3],
+                   provider="nanogpt" if index % 10 == 1 else "mockai",
                    prompt_tokens=1000, completion_tokens=100, total_tokens=1100, cost=0.01 * (1 + index % 3),
                    latency_ms=100.0 + 10 * index, ttft_ms=20.0 + index, attempts=1, status_code=200, status="ok")
         for index in range(30)
@@ -59,6 +60,11 @@ def test_dashboard_charts_filters_csv_and_live_feed(admin_page, gateway, screens
     range_requests = page.locator('[data-totals="range"] dd[data-value="requests"]')
     assert range_requests.inner_text() == "30"
     page.wait_for_selector('[data-table="latency"] tbody tr')
+    page.wait_for_function("() => window.usageDashboard.charts['chart-quota-gauge']")
+    month = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    used = sum(e.total_tokens for e in events if e.provider == "nanogpt" and e.created_at >= month)
+    gauge = page.evaluate("() => window.usageDashboard.charts['chart-quota-gauge'].data.datasets[0].data")
+    assert gauge == [used, 60_000 - used]  # NANOGPT_MONTHLY_QUOTA's default
     assert page.locator('[data-table="conversations"] tbody tr').count() == 4
     screenshot(page, "dashboard")
 

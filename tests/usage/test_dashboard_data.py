@@ -170,3 +170,18 @@ def test_the_dashboard_page_is_listed_under_usage(staff_client):
     assert "/admin/usage/usagerollup/" in staff_client.get("/admin/").content.decode()
 
 
+
+
+def test_raw_panels_read_the_newest_rows_when_capped(staff_client, seeded, monkeypatch):
+    from usage.dashboard import raw
+
+    monkeypatch.setattr(raw, "RAW_MAX_ROWS", 50)
+    data = staff_client.get(DATA + "latency/").json()
+    newest = sorted(seeded, key=lambda event: event.created_at, reverse=True)[:50]
+    assert data["window"]["rows_capped"] is True and data["window"]["rows"] == 50
+    assert data["window"]["since"] == newest[-1].created_at.isoformat()
+    values = dict(zip(data["columns"], data["rows"][0], strict=True))
+    assert values["latency_ms_count"] == 50
+    assert values["latency_ms_p95"] == pytest.approx(percentile_cont([e.latency_ms for e in newest], 0.95), abs=0.01)
+    conversations = staff_client.get(DATA + "conversations/").json()
+    assert sum(row[1] for row in conversations["rows"]) == 50 and conversations["window"]["rows_capped"] is True

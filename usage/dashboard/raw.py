@@ -1,21 +1,20 @@
 """Panels that need the raw rows: latency and TTFT percentiles, and the top conversations.
 
-They read an indexed, bounded range: the selected range, but at most its last RAW_MAX_DAYS days and
-its newest RAW_MAX_ROWS rows (found by walking the created_at index); the answer says which `window`
-it covers. Percentiles are exact and equal PostgreSQL's
+They read a bounded set of raw rows: the newest RAW_MAX_ROWS of the selected range's last RAW_MAX_DAYS
+days (with the filters), taken in one walk down the created_at index (`ORDER BY created_at DESC LIMIT`);
+the answer says which `window` that covers. Percentiles are exact and equal PostgreSQL's
 `percentile_cont` (linear interpolation between the two nearest ranks): on PostgreSQL computed by it;
-on SQLite, which has no percentile function, the window's values (at most RAW_MAX_ROWS, fetched in one
-index-range scan for latency and TTFT together) are sorted here and interpolated the same way: measured
-faster than ranking them in SQL with ROW_NUMBER() (one sort per measure there, plus the window).
+on SQLite, which has no percentile function, the window's latency and TTFT values are fetched together
+and sorted here, then interpolated the same way (measured faster than ranking them in SQL with
+ROW_NUMBER(): one sort per measure there, plus the window functions).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Sum
 
 from usage.dashboard.filters import DashboardFilters
 from usage.models import UsageRecord
@@ -27,38 +26,36 @@ LATENCY_GROUPS = {"model": "model", "provider": "provider", "role": "role", "key
                   "profile": "profile"}
 
 
-def window(filters: DashboardFilters) -> dict:
+def _newest(filters: DashboardFilters, columns: tuple[str, ...]) -> tuple[str, list, datetime]:
+    """SQL selecting `columns` and created_at of the window's rows (newest first, at most RAW_MAX_ROWS)."""
     start = max(filters.start, filters.end - timedelta(days=RAW_MAX_DAYS))
-    oldest_kept = (UsageRecord.objects.filter(filters.raw_q(start)).order_by("-created_at")
-                   .values_list("created_at", flat=True)[RAW_MAX_ROWS - 1:RAW_MAX_ROWS].first())
-    rows_capped = False
-    if oldest_kept is not None and oldest_kept > start:
-        newer = UsageRecord.objects.filter(filters.raw_q(start)).filter(created_at__lt=oldest_kept)
-        rows_capped = newer.exists()
-        start = oldest_kept
-    return {"start": start, "end": filters.end, "truncated": start > filters.start, "rows_capped": rows_capped}
+    query = (UsageRecord.objects.filter(filters.raw_q(start)).order_by("-created_at")
+             .values(*columns, "created_at")[:RAW_MAX_ROWS]).query
+    sql, params = query.sql_with_params()
+    return sql, list(params), start
 
 
-def _window_json(bounds: dict) -> dict:
-    return {"since": bounds["start"].isoformat(), "until": bounds["end"].isoformat(),
-            "truncated": bounds["truncated"], "rows_capped": bounds["rows_capped"], "max_days": RAW_MAX_DAYS,
+def _moment(value) -> datetime:
+    if isinstance(value, str):  # SQLite through a plain cursor: UTC text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _window_json(filters: DashboardFilters, start: datetime, rows: int, oldest) -> dict:
+    capped = rows >= RAW_MAX_ROWS
+    since = _moment(oldest) if capped and oldest is not None else start
+    return {"since": since.isoformat(), "until": filters.end.isoformat(), "rows": rows,
+            "truncated": since > filters.start, "rows_capped": capped, "max_days": RAW_MAX_DAYS,
             "max_rows": RAW_MAX_ROWS}
-
-
-def _where(filters: DashboardFilters, start) -> tuple[str, list]:
-    """The filtered range as SQL (compiled by the ORM, so SQLite and PostgreSQL each get their own)."""
-    query = UsageRecord.objects.filter(filters.raw_q(start)).values("id").query
-    sql, params = query.get_compiler(connection=connection).compile(query.where)
-    return sql, list(params)
 
 
 def latency(filters: DashboardFilters, by: str | None = None) -> dict:
     """p50/p95/p99 of latency and TTFT (ms), overall or per value of `by`, with the row counts."""
-    bounds = window(filters)
     group = LATENCY_GROUPS[by] if by else None
     compute = _percentiles_postgres if connection.vendor == "postgresql" else _percentiles_sqlite
+    per_measure, window = compute(filters, group)
     result: dict[str, dict] = {}
-    for name, per_key in compute(filters, bounds["start"], group).items():
+    for name, per_key in per_measure.items():
         for key, (count, values) in per_key.items():
             entry = result.setdefault(key, {"value": key})
             entry[f"{name}_count"] = count
@@ -68,46 +65,48 @@ def latency(filters: DashboardFilters, by: str | None = None) -> dict:
                "ttft_ms_count", "ttft_ms_p50", "ttft_ms_p95", "ttft_ms_p99"]
     rows = sorted(([entry.get(column) for column in columns] for entry in result.values()),
                   key=lambda row: -(row[1] or 0))
-    return {"by": by, "filters": filters.as_dict(), "window": _window_json(bounds), "columns": columns,
-            "rows": rows}
+    return {"by": by, "filters": filters.as_dict(), "window": window, "columns": columns, "rows": rows}
 
 
-def _percentiles_postgres(filters, start, group: str | None) -> dict[str, dict]:
-    where, params = _where(filters, start)
-    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+def _percentiles_postgres(filters, group: str | None) -> tuple[dict[str, dict], dict]:
+    columns = ("latency_ms", "ttft_ms", *((group,) if group else ()))
+    newest, params, start = _newest(filters, columns)
     key = connection.ops.quote_name(group) if group else "''"
     array = ", ".join(str(p) for p in PERCENTILES)
     sql = (f"SELECT {key}, COUNT(latency_ms), percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY latency_ms), "
-           f"COUNT(ttft_ms), percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY ttft_ms) "
-           f"FROM {table} WHERE {where} GROUP BY 1")
+           f"COUNT(ttft_ms), percentile_cont(ARRAY[{array}]) WITHIN GROUP (ORDER BY ttft_ms), MIN(created_at) "
+           f"FROM ({newest}) AS newest GROUP BY 1")
     out: dict[str, dict] = {"latency_ms": {}, "ttft_ms": {}}
+    rows, oldest = 0, None
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for value, latency_n, latency, ttft_n, ttft in cursor.fetchall():
+        for value, latency_n, latency, ttft_n, ttft, first in cursor.fetchall():
             key_value = value if group else "all"
             out["latency_ms"][key_value] = (latency_n, list(latency) if latency_n else [None] * len(PERCENTILES))
             out["ttft_ms"][key_value] = (ttft_n, list(ttft) if ttft_n else [None] * len(PERCENTILES))
-    return out
+            rows += latency_n
+            oldest = first if oldest is None else min(oldest, first)
+    return out, _window_json(filters, start, rows, oldest)
 
 
-def _percentiles_sqlite(filters, start, group: str | None) -> dict[str, dict]:
-    where, params = _where(filters, start)
-    table = connection.ops.quote_name(UsageRecord._meta.db_table)
-    key = connection.ops.quote_name(group) if group else "''"
+def _percentiles_sqlite(filters, group: str | None) -> tuple[dict[str, dict], dict]:
+    columns = ("latency_ms", "ttft_ms", *((group,) if group else ()))
+    newest, params, start = _newest(filters, columns)
     values: dict[str, tuple[list[float], list[float]]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {key}, latency_ms, ttft_ms FROM {table} WHERE {where}", params)
-        for value, latency, ttft in cursor.fetchall():
-            latencies, ttfts = values.setdefault(value if group else "all", ([], []))
-            latencies.append(latency)
-            if ttft is not None:
-                ttfts.append(ttft)
+        cursor.execute(newest, params)
+        fetched = cursor.fetchall()
+    for row in fetched:
+        latencies, ttfts = values.setdefault(row[2] if group else "all", ([], []))
+        latencies.append(row[0])
+        if row[1] is not None:
+            ttfts.append(row[1])
     out: dict[str, dict] = {"latency_ms": {}, "ttft_ms": {}}
     for key_value, (latencies, ttfts) in values.items():
         for name, found in (("latency_ms", latencies), ("ttft_ms", ttfts)):
             found.sort()
             out[name][key_value] = (len(found), [percentile_cont(found, p) for p in PERCENTILES])
-    return out
+    return out, _window_json(filters, start, len(fetched), fetched[-1][-1] if fetched else None)
 
 
 def percentile_cont(ordered: list[float], p: float) -> float | None:
@@ -123,16 +122,18 @@ def percentile_cont(ordered: list[float], p: float) -> float | None:
 
 def conversations(filters: DashboardFilters, *, limit: int = 50) -> dict:
     """The conversations that cost most in the window, with their requests, tokens, models and span."""
-    bounds = window(filters)
-    grouped = (
-        UsageRecord.objects.filter(filters.raw_q(bounds["start"])).exclude(conversation_id="")
-        .values("conversation_id").order_by()
-        .annotate(requests=Count("id"), total_tokens=Sum("total_tokens"), cost=Sum("cost"),
-                  first=Min("created_at"), last=Max("created_at"), models=Count("model", distinct=True))
-        .order_by("-cost", "-requests")[:limit]
-    )
+    newest, params, start = _newest(filters, ("conversation_id", "total_tokens", "cost", "model"))
+    sql = (f"SELECT conversation_id, COUNT(*), SUM(total_tokens), SUM(cost), MIN(created_at), MAX(created_at), "
+           f"COUNT(DISTINCT model) FROM ({newest}) AS newest GROUP BY 1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        groups = cursor.fetchall()
+    rows_seen = sum(group[1] for group in groups)
+    oldest = min((_moment(group[4]) for group in groups), default=None)
+    ranked = sorted((group for group in groups if group[0]), key=lambda group: (-float(group[3] or 0), -group[1]))
     columns = ["conversation_id", "requests", "total_tokens", "cost", "models", "first", "last"]
-    rows = [[row["conversation_id"], row["requests"], int(row["total_tokens"] or 0),
-             round(float(row["cost"] or 0), 8), row["models"], row["first"].isoformat(), row["last"].isoformat()]
-            for row in grouped]
-    return {"filters": filters.as_dict(), "window": _window_json(bounds), "columns": columns, "rows": rows}
+    rows = [[conversation, requests, int(tokens or 0), round(float(cost or 0), 8), models,
+             _moment(first).isoformat(), _moment(last).isoformat()]
+            for conversation, requests, tokens, cost, first, last, models in ranked[:limit]]
+    return {"filters": filters.as_dict(), "window": _window_json(filters, start, rows_seen, oldest),
+            "columns": columns, "rows": rows}

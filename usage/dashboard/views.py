@@ -74,6 +74,8 @@ def staff_only(view):
 @staff_only
 async def panel_data(request: HttpRequest, panel: str) -> HttpResponse:
     """GET …/data/<panel>/?since=&until=&model=&…[&format=csv]"""
+    if request.method != "GET":
+        return _error(405, "GET only.")
     compute = PANELS.get(panel)
     if compute is None:
         return _error(404, f"no panel {panel!r}; panels: {', '.join(PANELS)}")

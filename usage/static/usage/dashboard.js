@@ -178,6 +178,10 @@
         datasets.push({ label: `${provider.provider} remaining`, data: provider.burn_down.map((row) => row[2]) });
       }
       chart("chart-quota", { type: "line", data: { labels, datasets }, options: { scales: { y: { min: 0 } } } });
+      const first = data.providers[0];  // the gauge: the first quota'd provider's month so far
+      chart("chart-quota-gauge", { type: "doughnut", data: { labels: ["used", "remaining"],
+        datasets: [{ label: `${first.provider} tokens`, data: [Math.min(first.used, first.monthly_tokens), first.remaining] }] },
+        options: { circumference: 180, rotation: -90, plugins: { title: { display: true, text: `${first.percent}% used` } } } });
     });
   }
 
