@@ -32,13 +32,6 @@ MOCK_KEY = "sk-mock-test-key-7f3a9c"  # distinctive, so tests can grep for leaks
 FREE_KEY = "sk-free-test-key-2b8e41"
 
 
-def pytest_collection_modifyitems(config, items) -> None:
-    """Browser tests run last (stable otherwise): once Playwright's sync API has started (the session-wide
-    `chromium` fixture), its event loop counts as running in the main thread, and every later test's
-    asyncio.run() or Django async_to_sync (the test client on an async view) fails."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
