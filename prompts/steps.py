@@ -25,6 +25,10 @@ from routing.state import routing_snapshot
 EXTRA = "prompts"  # ctx.extras key: this request's PromptSnapshot
 STRATEGY = "strategy"  # ctx.extras key: the Strategy the rewrite step chose
 EXPLICIT = "explicit"
+# Detection reads the system messages and the newest messages only: an agent loop hundreds of messages long would
+# otherwise be walked (tool results flattened) on every request. Looked at whole only when the window holds no task.
+DETECTION_WINDOW = 64
+SYSTEM_ROLES = frozenset({"system", "developer"})
 OFF_VALUES = frozenset({"off", "false", "0", "no"})
 
 
@@ -57,19 +61,32 @@ async def detect_role(ctx: Any) -> None:
         ctx.role, ctx.role_source, ctx.role_confidence = DEFAULT_ROLE, "default", None
         return
     messages = chat.body["messages"]
+    window = detection_window(messages)
     key = conversation_key(ctx)
     if key is not None and not is_new_task(messages):
         previous = await sticky_roles.lookup(key)
         if previous is not None:
-            mode = detect_agent_mode(messages)
+            mode = detect_agent_mode(window)
             if mode is not None and mode.binding and mode.role is not None:
                 _decide(ctx, Decision(mode.role, "agent_mode", AGENT_MODE_CONFIDENCE), key)
             else:
                 ctx.response_headers["x-gateway-role-sticky"] = "true"
                 _decide(ctx, previous, key)
             return
-    found = detect(messages, rules=snapshot.rules)
+    found = detect(window, rules=snapshot.rules)
+    if found.source == "default" and window is not messages:
+        found = detect(messages, rules=snapshot.rules)
     _decide(ctx, Decision(found.role, found.source, found.confidence), key)
+
+
+def detection_window(messages: list) -> list:
+    """The leading system messages and the newest DETECTION_WINDOW messages (the list itself when short)."""
+    if len(messages) <= DETECTION_WINDOW:
+        return messages
+    head = 0
+    while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") in SYSTEM_ROLES:
+        head += 1
+    return [*messages[:head], *messages[max(head, len(messages) - DETECTION_WINDOW):]]
 
 
 def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
