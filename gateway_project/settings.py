@@ -339,3 +339,9 @@ ROLE_STICKY_SESSION_HEADERS = [name.lower() for name in env_list(
 )]
 ROLE_STICKY_TTL_SECONDS = env_float("ROLE_STICKY_TTL_SECONDS", 3600.0, minimum=1.0)
 ROLE_STICKY_MAX_CONVERSATIONS = env_int("ROLE_STICKY_MAX_CONVERSATIONS", 10000, minimum=1)
+
+# Optional LLM-based rewriting (prompts/llm_rewrite.py): a configured model's public id restates the user's new
+# task for the detected role, added beside the template strategy. Empty: off (the default).
+PROMPT_REWRITE_MODEL = env_str("PROMPT_REWRITE_MODEL")
+PROMPT_REWRITE_TIMEOUT_MS = env_float("PROMPT_REWRITE_TIMEOUT_MS", 800.0, minimum=10.0)
+PROMPT_REWRITE_CACHE_SIZE = env_int("PROMPT_REWRITE_CACHE_SIZE", 1000, minimum=1)

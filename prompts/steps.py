@@ -7,16 +7,18 @@ request path); what they read of it: `chat`, `headers`, `caller`, `profile_name`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from django.conf import settings
 
 from prompts.detection import detect_role as detect
-from prompts.detection import is_new_task
+from prompts.detection import is_new_task, task_text
 from prompts.detection.agent_mode import detect_agent_mode
 from prompts.detection.detector import AGENT_MODE_CONFIDENCE
+from prompts.llm_rewrite import restatement_message
 from prompts.snapshot import PromptSnapshot
-from prompts.state import prompt_snapshot, sticky_roles
+from prompts.state import prompt_snapshot, restater, sticky_roles
 from prompts.sticky import Decision
 from prompts.strategies import Strategy, with_strategy
 from routing.selection import DEFAULT_ROLE, is_auto
@@ -24,6 +26,7 @@ from routing.state import routing_snapshot
 
 EXTRA = "prompts"  # ctx.extras key: this request's PromptSnapshot
 STRATEGY = "strategy"  # ctx.extras key: the Strategy the rewrite step chose
+RESTATEMENT = "restatement"  # ctx.extras key: the LLM restatement's message, when one was made
 EXPLICIT = "explicit"
 # Detection reads the system messages and the newest messages only: an agent loop hundreds of messages long would
 # otherwise be walked (tool results flattened) on every request. Looked at whole only when the window holds no task.
@@ -99,9 +102,10 @@ def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
         sticky_roles.remember(key, decision)
 
 
-def rewrite(ctx: Any) -> None:
+def rewrite(ctx: Any) -> Awaitable[None] | None:
     """Add the role's strategy (a body transform) unless it is switched off for this request, key or profile.
-    A request for a named model without a role is left as the client sent it."""
+    A request for a named model without a role is left as the client sent it. With PROMPT_REWRITE_MODEL set,
+    returns the awaitable that adds the model's restatement of a new task (nothing to await otherwise)."""
     chat = ctx.chat
     snapshot: PromptSnapshot | None = ctx.extras.get(EXTRA)
     if snapshot is None or not snapshot.strategies or not (chat.role or is_auto(chat.model)):
@@ -118,6 +122,25 @@ def rewrite(ctx: Any) -> None:
     ctx.extras[STRATEGY] = item
     ctx.body_transforms.append(add_strategy)
     ctx.response_headers["x-gateway-strategy"] = f"{item.role}; {item.placement}"
+    if restater.enabled and is_new_task(chat.body["messages"]):
+        return _restate(ctx)
+    return None
+
+
+async def _restate(ctx: Any) -> None:
+    text = task_text(detection_window(ctx.chat.body["messages"]))
+    restated = await restater.restate(ctx.snapshot, ctx.role, text)
+    if restated is None:
+        ctx.response_headers["x-gateway-rewrite"] = "template"
+        return
+    ctx.extras[RESTATEMENT] = restatement_message(ctx.role, restated)
+    ctx.body_transforms.append(add_restatement)
+    ctx.response_headers["x-gateway-rewrite"] = "llm"
+
+
+def add_restatement(ctx: Any, candidate: Any, body: dict) -> dict:
+    """The body transform: the model's restatement, after the client's last message."""
+    return {**body, "messages": [*body["messages"], ctx.extras[RESTATEMENT]]}
 
 
 def add_strategy(ctx: Any, candidate: Any, body: dict) -> dict:
