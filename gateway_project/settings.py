@@ -403,3 +403,9 @@ MCP_CONNECT_TIMEOUT_SECONDS = env_float("MCP_CONNECT_TIMEOUT_SECONDS", 30.0, min
 # doubled after each further failure up to the maximum.
 MCP_RESTART_BACKOFF_SECONDS = env_float("MCP_RESTART_BACKOFF_SECONDS", 1.0, minimum=0.0)
 MCP_RESTART_BACKOFF_MAX_SECONDS = env_float("MCP_RESTART_BACKOFF_MAX_SECONDS", 60.0, minimum=0.0)
+
+# Optional LLM-based rewriting (prompts/llm_rewrite.py): a configured model's public id restates the user's new
+# task for the detected role, added beside the template strategy. Empty: off (the default).
+PROMPT_REWRITE_MODEL = env_str("PROMPT_REWRITE_MODEL")
+PROMPT_REWRITE_TIMEOUT_MS = env_float("PROMPT_REWRITE_TIMEOUT_MS", 800.0, minimum=10.0)
+PROMPT_REWRITE_CACHE_SIZE = env_int("PROMPT_REWRITE_CACHE_SIZE", 1000, minimum=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from core.snapshots import SnapshotHolder
+from prompts.llm_rewrite import Restater
 from prompts.selectors import build_prompt_snapshot, read_prompts_token
 from prompts.snapshot import PromptSnapshot
 from prompts.sticky import StickyRoles
@@ -15,3 +16,6 @@ prompt_snapshot: SnapshotHolder[PromptSnapshot] = SnapshotHolder(
 
 sticky_roles = StickyRoles(settings.ROLE_STICKY_MAX_CONVERSATIONS, settings.ROLE_STICKY_TTL_SECONDS,
                            settings.REDIS_URL)
+
+restater = Restater(settings.PROMPT_REWRITE_MODEL, settings.PROMPT_REWRITE_TIMEOUT_MS,
+                    settings.PROMPT_REWRITE_CACHE_SIZE)

@@ -7,16 +7,18 @@ request path); what they read of it: `chat`, `headers`, `caller`, `profile_name`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from django.conf import settings
 
 from prompts.detection import detect_role as detect
-from prompts.detection import is_new_task
+from prompts.detection import is_new_task, task_text
 from prompts.detection.agent_mode import detect_agent_mode
 from prompts.detection.detector import AGENT_MODE_CONFIDENCE
+from prompts.llm_rewrite import restatement_message
 from prompts.snapshot import PromptSnapshot
-from prompts.state import prompt_snapshot, sticky_roles
+from prompts.state import prompt_snapshot, restater, sticky_roles
 from prompts.sticky import Decision
 from prompts.strategies import Strategy, with_strategy
 from routing.selection import DEFAULT_ROLE, is_auto, routes_by_detected_role
@@ -24,7 +26,12 @@ from routing.state import routing_snapshot
 
 EXTRA = "prompts"  # ctx.extras key: this request's PromptSnapshot
 STRATEGY = "strategy"  # ctx.extras key: the Strategy the rewrite step chose
+RESTATEMENT = "restatement"  # ctx.extras key: the LLM restatement's message, when one was made
 EXPLICIT = "explicit"
+# Detection reads the system messages and the newest messages only: an agent loop hundreds of messages long would
+# otherwise be walked (tool results flattened) on every request. Looked at whole only when the window holds no task.
+DETECTION_WINDOW = 64
+SYSTEM_ROLES = frozenset({"system", "developer"})
 OFF_VALUES = frozenset({"off", "false", "0", "no"})
 
 
@@ -57,19 +64,32 @@ async def detect_role(ctx: Any) -> None:
         ctx.role, ctx.role_source, ctx.role_confidence = DEFAULT_ROLE, "default", None
         return
     messages = chat.body["messages"]
+    window = detection_window(messages)
     key = conversation_key(ctx)
     if key is not None and not is_new_task(messages):
         previous = await sticky_roles.lookup(key)
         if previous is not None:
-            mode = detect_agent_mode(messages)
+            mode = detect_agent_mode(window)
             if mode is not None and mode.binding and mode.role is not None:
                 _decide(ctx, Decision(mode.role, "agent_mode", AGENT_MODE_CONFIDENCE), key)
             else:
                 ctx.response_headers["x-gateway-role-sticky"] = "true"
                 _decide(ctx, previous, key)
             return
-    found = detect(messages, rules=snapshot.rules)
+    found = detect(window, rules=snapshot.rules)
+    if found.source == "default" and window is not messages:
+        found = detect(messages, rules=snapshot.rules)
     _decide(ctx, Decision(found.role, found.source, found.confidence), key)
+
+
+def detection_window(messages: list) -> list:
+    """The leading system messages and the newest DETECTION_WINDOW messages (the list itself when short)."""
+    if len(messages) <= DETECTION_WINDOW:
+        return messages
+    head = 0
+    while head < len(messages) and isinstance(messages[head], dict) and messages[head].get("role") in SYSTEM_ROLES:
+        head += 1
+    return [*messages[:head], *messages[max(head, len(messages) - DETECTION_WINDOW):]]
 
 
 def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
@@ -82,9 +102,10 @@ def _decide(ctx: Any, decision: Decision, key: tuple[str, str] | None) -> None:
         sticky_roles.remember(key, decision)
 
 
-def rewrite(ctx: Any) -> None:
+def rewrite(ctx: Any) -> Awaitable[None] | None:
     """Add the role's strategy (a body transform) unless it is switched off for this request, key or profile.
-    A request for a named model without a role is left as the client sent it."""
+    A request for a named model without a role is left as the client sent it. With PROMPT_REWRITE_MODEL set,
+    returns the awaitable that adds the model's restatement of a new task (nothing to await otherwise)."""
     chat = ctx.chat
     snapshot: PromptSnapshot | None = ctx.extras.get(EXTRA)
     if snapshot is None or not snapshot.strategies or not (chat.role or is_auto(chat.model)):
@@ -101,6 +122,25 @@ def rewrite(ctx: Any) -> None:
     ctx.extras[STRATEGY] = item
     ctx.body_transforms.append(add_strategy)
     ctx.response_headers["x-gateway-strategy"] = f"{item.role}; {item.placement}"
+    if restater.enabled and is_new_task(chat.body["messages"]):
+        return _restate(ctx)
+    return None
+
+
+async def _restate(ctx: Any) -> None:
+    text = task_text(detection_window(ctx.chat.body["messages"]))
+    restated = await restater.restate(ctx.snapshot, ctx.role, text)
+    if restated is None:
+        ctx.response_headers["x-gateway-rewrite"] = "template"
+        return
+    ctx.extras[RESTATEMENT] = restatement_message(ctx.role, restated)
+    ctx.body_transforms.append(add_restatement)
+    ctx.response_headers["x-gateway-rewrite"] = "llm"
+
+
+def add_restatement(ctx: Any, candidate: Any, body: dict) -> dict:
+    """The body transform: the model's restatement, after the client's last message."""
+    return {**body, "messages": [*body["messages"], ctx.extras[RESTATEMENT]]}
 
 
 def add_strategy(ctx: Any, candidate: Any, body: dict) -> dict:

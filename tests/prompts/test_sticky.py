@@ -50,3 +50,14 @@ def test_with_redis_a_decision_reaches_another_process(redis_url):
 
     assert asyncio.run(scenario()) == Decision("debugging", "fast_path", 0.8)
     assert second.get(key) == Decision("debugging", "fast_path", 0.8)  # kept locally after the read
+
+
+def test_detection_reads_the_system_messages_and_the_newest_turns_of_a_long_loop():
+    from prompts.steps import DETECTION_WINDOW, detection_window
+
+    system = {"role": "system", "content": "You are an agent."}
+    turns = [{"role": "user", "content": f"turn {i}"} for i in range(DETECTION_WINDOW * 3)]
+    window = detection_window([system, *turns])
+    assert window == [system, *turns[-DETECTION_WINDOW:]]
+    short = [system, *turns[:5]]
+    assert detection_window(short) is short
