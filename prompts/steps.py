@@ -108,7 +108,9 @@ def rewrite(ctx: Any) -> Awaitable[None] | None:
     returns the awaitable that adds the model's restatement of a new task (nothing to await otherwise)."""
     chat = ctx.chat
     snapshot: PromptSnapshot | None = ctx.extras.get(EXTRA)
-    if snapshot is None or not snapshot.strategies or not (chat.role or is_auto(chat.model)):
+    if snapshot is None or not snapshot.strategies:
+        return
+    if not (chat.role or routes_by_detected_role(ctx.snapshot, chat.model)):
         return
     item = snapshot.strategies.get(ctx.role)
     if item is None:
@@ -145,5 +147,7 @@ def add_restatement(ctx: Any, candidate: Any, body: dict) -> dict:
 
 def add_strategy(ctx: Any, candidate: Any, body: dict) -> dict:
     """The body transform: the chosen strategy's block, the same for every candidate."""
+    if candidate.via and not is_auto(candidate.via):
+        return body  # an alias served by the model of the name asked (e.g. `anthropic/*`): not routed by role
     item: Strategy = ctx.extras[STRATEGY]
     return with_strategy(body, item)
