@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,8 +68,12 @@ class ContextState:
     pin: tuple[int, ...] | None = None
 
 
+OUTPUT_FIELDS = ("max_completion_tokens", "max_tokens")
+OUTPUT_HEADER = "x-gateway-output-limit"
+
+
 def _output_tokens(body: dict) -> int:
-    for name in ("max_completion_tokens", "max_tokens"):
+    for name in OUTPUT_FIELDS:
         value = body.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
@@ -183,7 +188,16 @@ def fit_body(ctx: Any, candidate: Any, body: dict) -> dict:
     required = history.required_tokens() if history else 0
     needed = request + required + budget.output_tokens
     if window and needed > window:
-        raise skip_reason(candidate.model.public_id, window, needed, budget.output_tokens)
+        output = _output_that_fits(ctx, state, window, request + required, needed)
+        if output is None:
+            raise skip_reason(candidate.model.public_id, window, needed, budget.output_tokens)
+        body = _with_output_limit(body, output)
+        ctx.response_headers[OUTPUT_HEADER] = (f"max_tokens lowered to {output} to fit "
+                                               f"{candidate.model.public_id}'s {window}-token window")
+        if not required:
+            return body
+        return assemble(body, block=None, history=history.messages[history.last_turn_start:],
+                        system_count=leading_system_count(body["messages"]))
     if history is None and state.block is None:
         return body
     room = room_for_context(window or budget.unknown_window, budget, request)
@@ -201,6 +215,29 @@ def fit_body(ctx: Any, candidate: Any, body: dict) -> dict:
     if block is None and not chosen:
         return body
     return assemble(body, block=block, history=chosen, system_count=leading_system_count(body["messages"]))
+
+
+def _output_that_fits(ctx: Any, state: ContextState, window: int, prompt: int, needed: int) -> int | None:
+    """The output limit to send when the client's own does not fit this window, or None to skip the candidate.
+
+    Agents ask for the most their usual model can write (Claude Code: `max_tokens` 128000), which no
+    128k-window model can hold beside any prompt. A candidate that can hold it all is preferred (the others
+    are skipped); when none can, the limit is lowered to what the window leaves, if that is at least
+    CONTEXT_MIN_OUTPUT_TOKENS, rather than refusing a request every provider would serve."""
+    if not any(_output_field(state.client_body)):
+        return None  # no limit asked for: the default output room is the gateway's own guess
+    if any(not c.model.context_window or c.model.context_window >= needed for c in ctx.candidates):
+        return None
+    room = window - prompt - math.ceil(window * state.budget.margin)
+    return room if room >= settings.CONTEXT_MIN_OUTPUT_TOKENS else None
+
+
+def _output_field(body: dict) -> tuple[str, ...]:
+    return tuple(name for name in OUTPUT_FIELDS if isinstance(body.get(name), int))
+
+
+def _with_output_limit(body: dict, output: int) -> dict:
+    return {**body, **{name: output for name in _output_field(body)}}
 
 
 def save_exchange(outcome: Any) -> None:

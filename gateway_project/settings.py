@@ -351,6 +351,9 @@ CONTEXT_HISTORY_MAX_MESSAGES = env_int("CONTEXT_HISTORY_MAX_MESSAGES", 1000, min
 CONTEXT_HISTORY_CACHE_BYTES = env_int("CONTEXT_HISTORY_CACHE_BYTES", 64 * 1024 * 1024, minimum=0)
 # Output room assumed when a request names no max_tokens (history budget and the window check).
 CONTEXT_DEFAULT_OUTPUT_TOKENS = env_int("CONTEXT_DEFAULT_OUTPUT_TOKENS", 4096, minimum=1)
+# When no candidate's window holds the prompt plus the client's max_tokens (Claude Code asks for 128000), the
+# limit is lowered to what the window leaves, if at least this much; else the candidate is skipped.
+CONTEXT_MIN_OUTPUT_TOKENS = env_int("CONTEXT_MIN_OUTPUT_TOKENS", 1024, minimum=1)
 # The window history is fitted to for a model whose context window is unknown (0); such a model is never skipped.
 CONTEXT_UNKNOWN_WINDOW_TOKENS = env_int("CONTEXT_UNKNOWN_WINDOW_TOKENS", 32768, minimum=1024)
 # Share of a window left free when fitting history (other tokenizers than o200k count differently).

@@ -89,6 +89,7 @@ class NativeRequest:
     # places it after the client's own system content, the way the chat-shaped translation does.
     added_system: tuple[str, ...] = ()
     prepended_system: tuple[str, ...] = ()  # the same, placed before the client's system content
+    max_tokens: int | None = None  # the output limit the gateway lowered to fit the model's window
     # What the chat-shaped translation had to leave out (e.g. "tools.3: server tools ..."): a provider that
     # does not speak `protocol` must refuse the request rather than answer a different question.
     untranslatable: tuple[str, ...] = ()

@@ -85,8 +85,9 @@ class RequestContext:
         transformed = self.body_for(candidate)
         if transformed is original:
             return self.native
-        if {k: v for k, v in transformed.items() if k != "messages"} != {
-                k: v for k, v in original.items() if k != "messages"}:
+        lowered = _changed_output_limit(original, transformed)
+        if {k: v for k, v in transformed.items() if k not in NATIVE_CARRIED} != {
+                k: v for k, v in original.items() if k not in NATIVE_CARRIED}:
             return None
         kept = {id(message) for message in original.get("messages", ())}
         added = [message for message in transformed.get("messages", ()) if id(message) not in kept]
@@ -102,7 +103,7 @@ class RequestContext:
             if message.get("role") != "system" or not isinstance(message.get("content"), str):
                 return None
             (after if seen_client_message else before).append(message["content"])
-        return replace(self.native, prepended_system=tuple(before), added_system=tuple(after))
+        return replace(self.native, prepended_system=tuple(before), added_system=tuple(after), max_tokens=lowered)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000
@@ -111,6 +112,17 @@ class RequestContext:
         """Time spent in the gateway itself: elapsed minus the time waiting on upstreams. Never negative
         (the clock reads of the two differ by a few microseconds)."""
         return max(self.elapsed_ms() - self.log.upstream_ms, 0.0)
+
+
+# What a native request can carry of the steps' changes besides added system text: a lowered output limit.
+NATIVE_CARRIED = ("messages", "max_tokens", "max_completion_tokens")
+
+
+def _changed_output_limit(original: dict, transformed: dict) -> int | None:
+    for name in ("max_tokens", "max_completion_tokens"):
+        if transformed.get(name) != original.get(name) and isinstance(transformed.get(name), int):
+            return transformed[name]
+    return None
 
 
 @dataclass(slots=True)

@@ -55,6 +55,8 @@ def forwarded_query(query: dict[str, str]) -> dict[str, str]:
 def payload(request: NativeRequest, upstream_model: str, *, stream: bool) -> bytes:
     body = {name: value for name, value in request.body.items() if name not in GATEWAY_FIELDS}
     body["model"] = upstream_model
+    if request.max_tokens is not None:
+        body["max_tokens"] = request.max_tokens
     if request.added_system or request.prepended_system:
         body["system"] = _with_added_system(body.get("system"), request.prepended_system, request.added_system)
     if stream:

@@ -153,7 +153,7 @@ def test_a_candidate_whose_window_cannot_hold_the_request_is_skipped_with_the_re
     assert skipped["model"] == "tiny-model" and skipped["skipped"] == "context_window_exceeded"
     assert "context window of 500 tokens" in skipped["error"]
     assert served["model"] == "fast-model" and served["status"] == 200
-    assert response.headers["x-gateway-attempts"] == "2"
+    assert response.headers["x-gateway-attempts"] == "1"  # requests sent upstream: the skipped one was not
 
 
 def test_when_no_candidate_can_hold_the_request_the_client_gets_a_400_naming_the_window(gateway, upstream, routing):
@@ -167,6 +167,34 @@ def test_when_no_candidate_can_hold_the_request_the_client_gets_a_400_naming_the
     assert error["code"] == "context_length_exceeded"
     assert "context window of 500 tokens" in error["message"]
     assert upstream.stats()["requests"] == 0
+
+
+def test_an_agents_max_tokens_no_window_holds_is_lowered_to_fit_and_said(gateway, upstream, routing):
+    """Claude Code asks for max_tokens 128000: a 16k-window model still serves it, with the limit lowered."""
+    from routing.models import Model
+
+    Model.objects.create(public_id="small-window", provider=routing.paid, upstream_name="small-upstream",
+                         context_window=16000)
+    gateway.sync_config()
+    response = chat(gateway, [user("Summarise: " + "the build failed on shard 7. " * 50)], model="small-window",
+                    max_tokens=128000)
+    lowered = upstream.stats()["log"][-1]["body"]["max_tokens"]
+    assert 1024 <= lowered < 16000 - 300  # the window minus the prompt and the safety margin
+    assert response.headers["x-gateway-output-limit"] == (
+        f"max_tokens lowered to {lowered} to fit small-window's 16000-token window")
+
+
+def test_a_candidate_that_holds_the_whole_request_is_preferred_to_lowering_the_limit(gateway, upstream, routing):
+    from routing.models import Model, ModelFallback
+
+    small = Model.objects.create(public_id="small-window", provider=routing.paid, upstream_name="small-upstream",
+                                 context_window=16000)
+    ModelFallback.objects.create(model=small, fallback=routing.models["fast-model"], position=0)  # 128k window
+    gateway.sync_config()
+    response = chat(gateway, [user("Hello")], model="small-window", max_tokens=100000)
+    assert upstream.stats()["by_model"] == {"fast-upstream": 1}
+    assert upstream.stats()["log"][-1]["body"]["max_tokens"] == 100000
+    assert "x-gateway-output-limit" not in response.headers
 
 
 def test_a_streamed_answer_with_tool_calls_is_stored_assembled(gateway, upstream, conversation):
