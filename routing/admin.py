@@ -24,7 +24,7 @@ from django.utils.html import format_html
 from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.prices import CatalogueInvalid, PriceChange, parse_catalogue, plan_price_changes, read_source
-from routing.selectors import provider_env_prefix, provider_spec
+from routing.selectors import monthly_quota, provider_env_prefix, provider_spec
 from routing.services import model_prices_apply, rows_set_enabled
 
 admin.site.site_header = "LLM Gateway administration"
@@ -77,6 +77,7 @@ class ProviderAdmin(admin.ModelAdmin):
         "name",
         "kind",
         "tier",
+        "monthly_quota",
         "enabled",
         "base_url",
         "key_variable",
@@ -117,6 +118,11 @@ class ProviderAdmin(admin.ModelAdmin):
             ),
             ("Notes", {"fields": ("notes", "updated_at"), "classes": ("collapse",)}),
         )
+
+    @admin.display(description="monthly token quota")
+    def monthly_quota(self, obj: Provider) -> str:
+        quota = monthly_quota(obj)
+        return f"{quota:,}" if quota else "—"
 
     @admin.display(description="key variable")
     def key_variable(self, obj: Provider) -> str:
