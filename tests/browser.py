@@ -27,6 +27,13 @@ class StaffLogin:
     password: str
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list) -> None:
+    """Browser tests run last: Playwright's sync API leaves an event loop running in the main thread for the
+    rest of the session (the browser is session-scoped), and every later `asyncio.run` would fail."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def chromium():
     """Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still plain sync
