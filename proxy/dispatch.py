@@ -314,7 +314,7 @@ class StreamRelay:
         *,
         include_usage: bool,
         outcome: StreamOutcome,
-        on_finish: Callable[[StreamOutcome], Awaitable[None] | None],
+        on_finish: Callable[[StreamOutcome], None],
     ) -> None:
         self._stream = stream
         self._first = first
@@ -385,9 +385,7 @@ class StreamRelay:
         try:
             await self._stream.aclose()
         finally:
-            result = self._on_finish(self._outcome)
-            if inspect.isawaitable(result):
-                await result
+            self._on_finish(self._outcome)
 
 
 def _client_error(error: ProviderError) -> GatewayError:
@@ -432,6 +430,8 @@ class AnswerAssembler:
         self._truncated = False
 
     def add(self, chunk: dict) -> None:
+        if self._truncated:
+            return  # at the size bound: the rest of the answer is not kept
         choices = chunk.get("choices")
         if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
             return

@@ -37,7 +37,7 @@ from proxy.recording import record_usage_row, settle_limits, settle_quota
 from proxy.retry import RetryPolicy
 from proxy.route_reason import header_value, request_route
 from proxy.state import circuit_breaker, provider_quotas
-from proxy.token_estimates import estimated_usage, request_tokens
+from proxy.token_estimates import estimated_usage, estimated_usage_now, request_tokens
 from routing.selection import is_auto
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -178,12 +178,12 @@ async def _stream(ctx: RequestContext) -> ChatResult:
     upstream_model = stream.upstream_model if stream.native else str(first.chunk.get("model", ""))
     overhead_ms = ctx.overhead_ms()  # measured at commit: the rest of the stream is the upstream's time
 
-    async def finish(outcome: StreamOutcome) -> None:
+    def finish(outcome: StreamOutcome) -> None:
         ttft = (outcome.first_byte_at - ctx.started) * 1000 if outcome.first_byte_at else None
         usage = outcome.usage
         try:
-            if usage is None:
-                usage = await estimated_usage(ctx, outcome.answer)
+            if usage is None:  # counted without waiting: the row must go out now, even at shutdown
+                usage = estimated_usage_now(ctx, outcome.answer, load=outcome.status == "ok")
         finally:  # the row is written whatever happened to the count
             _publish(ctx, status_code=200, usage=usage, upstream_model=upstream_model, ttft_ms=ttft,
                      status=outcome.status, error=outcome.error, overhead_ms=overhead_ms, answer=outcome.answer)

@@ -33,6 +33,7 @@ from usage.selectors import tokens_by_provider_since
 
 QUOTA = "quota"  # ctx.extras key of the request's QuotaGate
 WARNING_LEVELS = (50, 75, 90, 100)  # percent of the month's quota: /status warns from each
+RESEED_SECONDS = 60.0  # with Redis: how often a process re-seeds the month's totals from the usage rows
 
 
 def subject_of(provider: str) -> str:
@@ -56,6 +57,10 @@ class ProviderQuotas:
     def __init__(self, counters: LocalCounters | RedisCounters) -> None:
         self.counters = counters
         self._seeded: dict[str, asyncio.Future] = {}
+        self._seeded_at: dict[str, float] = {}
+        # In this process the seed only fills in what it does not count yet: once is enough. Redis may lose its
+        # keys (a restart without persistence): seeding again now and then (SET NX) puts the month back.
+        self._reseed_seconds = RESEED_SECONDS if isinstance(counters, RedisCounters) else float("inf")
 
     async def reserve(self, provider: ProviderSpec, tokens: int) -> tuple[Reservation | None, float | None]:
         """Reserve `tokens` of the provider's month; returns the reservation (None: over quota) and the
@@ -87,8 +92,10 @@ class ProviderQuotas:
     async def _seed(self, month: str) -> None:
         """Once per month and process: the month's tokens so far, from the usage rows."""
         seeded = self._seeded.get(month)
-        if seeded is None:
+        now = time.monotonic()
+        if seeded is None or (seeded.done() and now - self._seeded_at.get(month, now) > self._reseed_seconds):
             seeded = self._seeded[month] = asyncio.ensure_future(run_read(self._read_and_seed, month))
+            self._seeded_at[month] = now
         try:
             await asyncio.shield(seeded)
         except Exception:

@@ -33,6 +33,9 @@ def describe_route(candidates: Sequence[Candidate], log: CallLog) -> str:
     """The sentence; empty when the request never reached selection."""
     if not candidates and not log.attempts:
         return ""
+    chosen = log.chosen
+    if chosen is not None and len(log.attempts) == 1:  # the common case: the first try of the first candidate
+        return f"{chosen.model.public_id} via {chosen.provider.name}: {chosen.reason}"
     reasons = {(c.model.public_id, c.provider.name): c.reason for c in candidates}
     before: list[str] = []
     outcomes: dict[tuple[str, str], list[str]] = {}
@@ -46,7 +49,6 @@ def describe_route(candidates: Sequence[Candidate], log: CallLog) -> str:
             outcomes[key].append(f"skipped ({SKIP_WORDS.get(attempt.skipped, attempt.skipped)})")
         elif attempt.status != 200:
             outcomes[key].append(str(attempt.status) if attempt.status else attempt.code or "no answer")
-    chosen = log.chosen
     chosen_key = (chosen.model.public_id, chosen.provider.name) if chosen else None
     for key in order:
         if key == chosen_key and not any(word.startswith("skipped") for word in outcomes[key]):

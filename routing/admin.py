@@ -27,7 +27,7 @@ from routing.admin_ranking import RankingEditorMixin
 from routing.discovery import DiscoveryError, discover_models
 from routing.models import Model, ModelAlias, ModelFallback, Profile, Provider, RankingEntry, Role
 from routing.prices import CatalogueInvalid, PriceChange, parse_catalogue, plan_price_changes, read_source
-from routing.selectors import provider_env_prefix, provider_spec
+from routing.selectors import monthly_quota, provider_env_prefix, provider_spec
 from routing.services import model_prices_apply, ranking_read, rows_set_enabled
 
 
@@ -77,6 +77,7 @@ class ProviderAdmin(SimpleHistoryAdmin):
         "name",
         "kind",
         "tier",
+        "monthly_quota",
         "enabled",
         "base_url",
         "key_variable",
@@ -117,6 +118,11 @@ class ProviderAdmin(SimpleHistoryAdmin):
             ),
             ("Notes", {"fields": ("notes", "updated_at"), "classes": ("collapse",)}),
         )
+
+    @admin.display(description="monthly token quota")
+    def monthly_quota(self, obj: Provider) -> str:
+        quota = monthly_quota(obj)
+        return f"{quota:,}" if quota else "—"
 
     @admin.display(description="key variable")
     def key_variable(self, obj: Provider) -> str:

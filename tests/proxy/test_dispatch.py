@@ -100,3 +100,51 @@ def test_attempt_log_is_serialisable():
     _, log = run("fail", "ok")
     assert [dataclasses.asdict(a)["provider"] for a in log.attempts] == ["p0", "p1"]
     assert all(set(a.as_dict()) == {"provider", "model", "status", "error", "ms", "try"} for a in log.attempts)
+
+
+def quota_candidate(outcome: str, quota: int) -> Candidate:
+    spec = ProviderSpec(name="free", kind="scripted", base_url="http://unused", tier="free", timeout_seconds=1,
+                        enabled=True, key_env="", monthly_token_quota=quota)
+    return Candidate(ModelSpec(public_id=f"free-{outcome}", provider="free", upstream_name=outcome), spec, "free_tier")
+
+
+def test_retries_and_the_quota_gate_together(transactional_db):
+    from core.counters import LocalCounters
+    from proxy.quota import ProviderQuotas, QuotaGate, current_month, subject_of
+    from proxy.retry import RetryPolicy
+
+    quotas = ProviderQuotas(LocalCounters())
+    month = current_month(quotas.counters.clock())
+
+    async def estimate() -> int:
+        return 600
+
+    async def go(*candidates: Candidate) -> tuple[Completion | GatewayError, CallLog, QuotaGate]:
+        log, gate = CallLog(), QuotaGate(quotas, estimate)
+        try:
+            return await complete_with_fallback(list(candidates), lambda _: {}, log, gate=gate,
+                                                policy=RetryPolicy(retries=1, base_delay=0.001)), log, gate
+        except GatewayError as error:
+            return error, log, gate
+        finally:
+            await providers.clients.aclose()
+
+    # The free candidate fails twice (a retry): its reservation is given back, the paid one answers.
+    result, log, gate = asyncio.run(go(quota_candidate("fail", 1000), candidate("ok", "paid")))
+    assert isinstance(result, Completion) and log.chosen.provider.name == "paid"
+    assert [(a.provider, a.try_number, a.status) for a in log.attempts] == [("free", 1, 500), ("free", 2, 500),
+                                                                            ("paid", 1, 200)]
+    assert quotas.counters.used(subject_of("free"), month) == 0 and not gate.reservations
+
+    # It answers: the reservation stays until the outcome settles it with the real count.
+    result, log, gate = asyncio.run(go(quota_candidate("ok", 1000), candidate("ok", "paid")))
+    assert log.chosen.provider.name == "free" and quotas.counters.used(subject_of("free"), month) == 600
+    gate.settle("free", 450)
+    assert quotas.counters.used(subject_of("free"), month) == 450
+
+    # 450 + 600 > 1000: skipped, without a try; and when nothing else may serve, a 429 that says why.
+    result, log, _ = asyncio.run(go(quota_candidate("ok", 1000), candidate("ok", "paid")))
+    assert [(a.provider, a.skipped) for a in log.attempts] == [("free", "quota_exhausted"), ("paid", "")]
+    result, log, _ = asyncio.run(go(quota_candidate("ok", 1000)))
+    assert isinstance(result, GatewayError) and result.status == 429 and result.code == "quota_exhausted"
+    assert log.tries == 0

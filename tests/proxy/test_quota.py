@@ -105,6 +105,11 @@ def test_50_concurrent_requests_never_overspend_the_quota(quota_routing, upstrea
         status = quota_status(gateway)
         gateway.drain_usage()
     assert all(response.status_code == 200 for response in responses)
+    for response in responses:
+        assert 0 <= int(response.headers["x-gateway-quota-remaining"]) <= QUOTA
+        if response.headers["x-gateway-provider"] == "mockai":
+            assert "free-model via mockfree skipped (free-tier quota exhausted)" in \
+                response.headers["x-gateway-route-reason"]
     rows = usage_rows(50)
     free = [row for row in rows if row.provider == "mockfree"]
     free_tokens = sum(row.total_tokens for row in free)

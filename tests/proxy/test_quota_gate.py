@@ -68,3 +68,31 @@ def test_an_unreachable_redis_lets_the_request_through_without_claiming_a_remain
                                                     (1000, 100), (5000, 100)])
 def test_warning_levels(used_tokens, level):
     assert warning_level(used_tokens, 1000) == level
+
+
+def test_a_redis_that_lost_the_month_gets_it_back_from_the_usage_rows(transactional_db, redis_url):
+    import redis
+    from django.utils import timezone
+
+    from usage.models import UsageRecord
+
+    UsageRecord.objects.create(created_at=timezone.now(), request_id="so-far", provider="nanogpt", total_tokens=420)
+    quotas = ProviderQuotas(RedisCounters(redis_url))
+    quotas._reseed_seconds = 0.0  # every call may re-seed (60 s in production)
+    client = redis.Redis.from_url(redis_url)
+    key = f"gw:total:{{{subject_of('nanogpt')}}}:{current_month(quotas.counters.clock())}"
+    client.delete(key)
+
+    async def scenario():
+        assert await quotas.used("nanogpt") == 420
+        client.delete(key)  # Redis restarted without persistence
+        assert await quotas.used("nanogpt") == 420
+        assert await gate(quotas, 600).admit(ON_FREE) == "quota_exhausted"  # 420 + 600 > 1000
+        assert await gate(quotas, 500).admit(ON_FREE) is None and await quotas.used("nanogpt") == 920
+        await quotas.counters.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        client.delete(key)
+        client.close()

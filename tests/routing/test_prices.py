@@ -136,3 +136,24 @@ def test_the_admin_action_says_what_is_wrong_with_a_bad_upload(admin_client, pri
         "action": "import_prices", "_selected_action": [priced.pk], "preview": "1",
         "file": SimpleUploadedFile("x.json", b'{"models": []}')})
     assert page.status_code == 200 and "&#x27;data&#x27; list" in page.content.decode()
+
+
+@pytest.mark.browser
+def test_an_operator_imports_prices_in_the_admin(admin_page, priced, screenshot):
+    page = admin_page
+    page.goto(page.url.rstrip("/") + "/routing/model/")
+    page.locator(f"input[name=_selected_action][value='{priced.pk}']").check()
+    page.select_option("select[name=action]", "import_prices")
+    page.click("button[name=index]")
+    page.set_input_files("input[name=file]", str(RECORDED))
+    page.click("input[name=preview]")
+    rows = page.locator("#price-changes tbody tr")
+    assert rows.count() == 3
+    assert "input" in rows.nth(0).inner_text() and "3.000000" in rows.nth(0).inner_text()
+    screenshot(page, "price-preview")
+    priced.refresh_from_db()
+    assert priced.input_price_per_mtok == 2  # only shown so far
+    page.click("input[name=apply]")
+    assert "Prices updated on 1 model(s)." in page.locator("ul.messagelist").inner_text()
+    priced.refresh_from_db()
+    assert (priced.input_price_per_mtok, priced.cached_input_price_per_mtok) == (Decimal("3"), Decimal("0.3"))
