@@ -28,7 +28,7 @@ from proxy.body_log import log_exchange
 from proxy.chat_request import ChatRequest, _check_printable, _gateway_value
 from proxy.context import RequestContext
 from proxy.dispatch import complete_with_fallback
-from proxy.pipeline import ChatResult, Pipeline, _gateway_headers, _publish
+from proxy.pipeline import ChatResult, Pipeline, _gateway_headers, _publish, retry_policy
 from proxy.state import circuit_breaker
 from routing.selection import EMBEDDING, is_auto, resolve_profile
 from routing.state import routing_snapshot
@@ -126,8 +126,10 @@ async def handle_embeddings(
         log_exchange(ctx.request_id, "request", raw, headers)
     try:
         await embeddings_pipeline.run(ctx)
+        # Retries and the deadline as for chat; no quota gate (its estimate reads chat messages).
         completion = await complete_with_fallback(ctx.candidates, ctx.body_for, ctx.log, circuit_breaker,
-                                                  send=_embed)
+                                                  send=_embed, policy=retry_policy,
+                                                  deadline=retry_policy.deadline_at(ctx.started))
     except AuthenticationFailed as error:
         error.headers.update(_gateway_headers(ctx))
         raise
