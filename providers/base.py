@@ -85,14 +85,14 @@ class NativeRequest:
     body: dict  # as the client sent it; the provider sets the upstream model and `stream`
     headers: dict[str, str] = field(default_factory=dict)  # protocol headers worth forwarding (lower-case)
     query: dict[str, str] = field(default_factory=dict)  # protocol query parameters worth forwarding
+    # What the chat-shaped translation had to leave out (e.g. "tools.3: server tools ..."): a provider that
+    # does not speak `protocol` must refuse the request rather than answer a different question.
+    untranslatable: tuple[str, ...] = ()
     # System text the gateway's own steps added (a role strategy, a context block), in order: the provider
     # places it after the client's own system content, the way the chat-shaped translation does.
     added_system: tuple[str, ...] = ()
     prepended_system: tuple[str, ...] = ()  # the same, placed before the client's system content
     max_tokens: int | None = None  # the output limit the gateway lowered to fit the model's window
-    # What the chat-shaped translation had to leave out (e.g. "tools.3: server tools ..."): a provider that
-    # does not speak `protocol` must refuse the request rather than answer a different question.
-    untranslatable: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

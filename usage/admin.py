@@ -106,9 +106,12 @@ class UsageDashboardAdmin(admin.ModelAdmin):
         from usage.dashboard.views import panel_data
 
         info = self.opts.app_label, self.opts.model_name
+        changelist = f"{info[0]}_{info[1]}_changelist"
+        # Django's own pages stay (a roll-up row's read-only page and history) except its change list.
         return [
             path("data/<slug:panel>/", panel_data, name=f"{info[0]}_{info[1]}_data"),
-            path("", self.admin_site.admin_view(self.changelist_view), name=f"{info[0]}_{info[1]}_changelist"),
+            path("", self.admin_site.admin_view(self.changelist_view), name=changelist),
+            *(url for url in super().get_urls() if url.name != changelist),
         ]
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:

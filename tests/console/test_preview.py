@@ -115,7 +115,7 @@ def test_the_preview_page_renders_chains(admin_client, routing, keys_set):
     html = page.content.decode()
     assert page.status_code == 200
     assert 'data-role="architect" data-profile="work"' in html
-    assert "smart-model" in html and "primary choice" in html
+    assert "smart-model" in html and "ranking #1 (primary: test ranking 0" in html
 
 
 def test_the_preview_needs_a_staff_session(client, routing):

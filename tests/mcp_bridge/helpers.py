@@ -73,6 +73,18 @@ def tool_error(result) -> str:
     return result.content[0].text
 
 
+def wait_for_key(url: str, key: str, timeout: float = 5) -> None:
+    """A key created while the server runs reaches it through the key snapshot's poll
+    (KEYS_REFRESH_SECONDS): wait until the server accepts it, as a client retrying a 401 would."""
+    deadline = time.monotonic() + timeout
+    headers = {"authorization": f"Bearer {key}", "accept": "application/json, text/event-stream"}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    while httpx.post(url, headers=headers, json=body, timeout=5).status_code == 401:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the MCP server still refuses the key after {timeout} s")
+        time.sleep(0.05)
+
+
 def wait_for_http(url: str, process, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

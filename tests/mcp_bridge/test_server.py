@@ -12,7 +12,15 @@ import pytest
 from apikeys.services import key_create
 from mcp_bridge.services import interaction_save
 from tests.conftest import ROOT, free_port
-from tests.mcp_bridge.helpers import manage_env, run_http, run_stdio, tool_error, tool_json, wait_for_http
+from tests.mcp_bridge.helpers import (
+    manage_env,
+    run_http,
+    run_stdio,
+    tool_error,
+    tool_json,
+    wait_for_http,
+    wait_for_key,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,6 +126,7 @@ def test_http_server_answers_401_without_a_valid_gateway_key(http_server):
 def test_http_server_scopes_every_tool_to_the_callers_key(http_server):
     alice, alice_key = key_create(name="alice")
     bob, bob_key = key_create(name="bob")
+    wait_for_key(http_server, alice_key)
     store(alice.prefix, "alice-chat", [("Explain the Rust borrow checker error E0502",
                                         "You borrow mutably while an immutable borrow is alive.")])
     store(bob.prefix, "bob-chat", [("Explain the Rust borrow checker error E0499", "Two mutable borrows at once.")])
@@ -155,9 +164,11 @@ def test_http_a_key_bound_to_a_profile_stays_in_it_and_a_profile_that_stores_not
 
     work = Profile.objects.create(name="work", tiers="paid")
     Profile.objects.create(name="personal", tiers="free,paid")
+    ContextPolicy.objects.create(profile="personal", store=False)
     _, work_key = key_create(name="work-agent", profile=work)
     _, free_key = key_create(name="free-agent")
-    ContextPolicy.objects.create(profile="personal", store=False)
+    wait_for_key(http_server, work_key)  # edits reach the server's snapshots by their poll
+    wait_for_key(http_server, free_key)
 
     async def as_work(session):
         saved = tool_json(await session.call_tool("save_interaction", {

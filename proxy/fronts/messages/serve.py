@@ -73,7 +73,7 @@ async def serve_message(
         skipped: list[str] = []
         chat = to_openai_request(body, skipped)
         native = NativeRequest(NATIVE_PROTOCOL, body, {"anthropic-beta": headers.get("anthropic-beta", "")},
-                               {"beta": query.get("beta", "")}, tuple(skipped))
+                               {"beta": query.get("beta", "")}, untranslatable=tuple(skipped))
         result = await handle_chat(orjson.dumps(chat), headers, client_host, access=access, native=native)
     except GatewayError as error:
         return error_answer(error)
