@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
+from simple_history.admin import SimpleHistoryAdmin
 
 from research import services
 from research.models import (
@@ -232,7 +233,7 @@ class NameReviewAdmin(_AliasAdminBase):
 
 
 @admin.register(RoleWeight)
-class RoleWeightAdmin(admin.ModelAdmin):
+class RoleWeightAdmin(SimpleHistoryAdmin):
     change_list_template = "admin/research/roleweight/change_list.html"
     list_display = ("role", "family", "weight")
     list_editable = ("weight",)
@@ -277,7 +278,7 @@ class RoleWeightAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoringParameter)
-class ScoringParameterAdmin(admin.ModelAdmin):
+class ScoringParameterAdmin(SimpleHistoryAdmin):
     list_display = ("name", "value")
     list_editable = ("value",)
 

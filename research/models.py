@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from research.sources import CATALOGUE_KINDS, PARSERS, WEIGHT_FAMILIES
 from routing.models import Model, RoleName
@@ -142,6 +143,7 @@ class RoleWeight(models.Model):
     role = models.CharField(max_length=32, choices=RoleName.choices)
     family = models.CharField(max_length=32, choices=[(family, family) for family in WEIGHT_FAMILIES])
     weight = models.FloatField(validators=[MinValueValidator(0.0)])
+    history = HistoricalRecords()  # who changed a weight and when; reverted from the admin's history page
 
     class Meta:
         ordering = ["role", "family"]
@@ -156,6 +158,7 @@ class ScoringParameter(models.Model):
 
     name = models.CharField(max_length=64, unique=True, validators=[parameter_name])
     value = models.FloatField(validators=[MinValueValidator(0.0)])
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["name"]

@@ -286,7 +286,8 @@ def apply_rankings(run: ResearchRun, scored: Scored, roles: list[str],
             if proposed == current or (current and not proposed):  # never empties a ranking
                 continue
             rows_added += _create_rows([e.model_id for e in proposed], scored, listed)
-            ranking_replace(role=role, entries=[RankingSpec(e.model_id, e.kind, e.reason, e.pinned) for e in proposed])
+            ranking_replace(role=role, entries=[RankingSpec(e.model_id, e.kind, e.reason, e.pinned) for e in proposed],
+                            change_reason=f"research run {run.pk}")
             changes[role] = [change.as_dict() for change in diff_rankings(current, proposed)]
             before[role] = [_spec_dict(s) for s in current_specs]
             after[role] = [_spec_dict(s) for s in ranking_read(role=role)]

@@ -136,7 +136,8 @@ def run_revert(*, run: ResearchRun, by: str) -> list[str]:
     try:
         with config_bulk_edit(), transaction.atomic():
             for role, entries in sorted(run.previous_rankings.items()):
-                ranking_replace(role=role, entries=[runner.spec_from_dict(entry) for entry in entries])
+                ranking_replace(role=role, entries=[runner.spec_from_dict(entry) for entry in entries],
+                                change_reason=f"revert of research run {run.pk}")
             ResearchRun.objects.filter(pk=run.pk).update(reverted_at=timezone.now(), reverted_by=by[:200])
     except RankingInvalid as exc:
         raise RevertRefused(f"run {run.pk} cannot be reverted: {exc}") from None
