@@ -92,3 +92,20 @@ def test_weights_download_and_import_round_trip(world, staff):
     answer = staff.post("/admin/research/roleweight/import/", {"weights": bad}, follow=True)
     assert "Weights not imported" in answer.content.decode()
     assert RoleWeight.objects.get(role="implementation", family="coding").weight == 5
+
+
+def test_a_weight_edit_is_in_its_history_and_a_revert_restores_it(staff, db):
+    weight = RoleWeight.objects.create(role="architect", family="reasoning", weight=3.0)
+    page = staff.get(f"/admin/research/roleweight/{weight.pk}/change/")
+    form = {"role": "architect", "family": "reasoning", "weight": "1.5", "_save": "Save"}
+    assert staff.post(f"/admin/research/roleweight/{weight.pk}/change/", form).status_code == 302, page
+    weight.refresh_from_db()
+    assert weight.weight == 1.5
+    first, second = weight.history.order_by("history_date")
+    assert (first.weight, second.weight, second.history_user.username) == (3.0, 1.5, "ops")
+    history = staff.get(f"/admin/research/roleweight/{weight.pk}/history/").content.decode()
+    assert "1.5" in history and "ops" in history
+    revert = f"/admin/research/roleweight/{weight.pk}/history/{first.history_id}/"
+    assert staff.post(revert, {**form, "weight": "3.0"}).status_code == 302
+    weight.refresh_from_db()
+    assert weight.weight == 3.0 and weight.history.count() == 3
