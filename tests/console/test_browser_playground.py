@@ -45,3 +45,31 @@ def test_the_playground_streams_an_answer_and_shows_attempts_upstream_requests_a
     assert page.locator("#pg-usage tr[data-field=profile] td").inner_text() == "work"
     assert "backup-model via mockai" in page.locator("#pg-status").inner_text()
     screenshot(page, "playground-done")
+
+
+def test_a_strategy_edited_in_the_admin_shows_in_the_playgrounds_rewritten_request(admin_page, gateway, screenshot):
+    """The operator edits the architect strategy's system prompt; the next playground request, sent upstream,
+    carries the new words after the rewrite step."""
+    from prompts.config_io import default_strategies_path, load_strategies_file, strategies_import
+    from prompts.models import RoleStrategy
+
+    strategies_import(load_strategies_file(default_strategies_path()))
+    gateway.sync_config()
+    page = admin_page
+    strategy = RoleStrategy.objects.get(role__name="architect")
+    page.goto(f"{gateway.url}/admin/prompts/rolestrategy/{strategy.pk}/change/")
+    page.fill("textarea[name=system_prompt]", "Think in bounded contexts and name every trade-off.")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    gateway.sync_config()
+
+    page.goto(f"{gateway.url}/admin/playground/")
+    page.select_option("#pg-model", "auto:architect")
+    page.fill("#pg-message", "Design a cache for the catalogue service")
+    page.click("#pg-send")
+    page.wait_for_function("document.getElementById('pg-answer').dataset.done === 'true'")
+    page.wait_for_selector(".upstream-request")
+    sent = page.locator(".upstream-request").first.inner_text()
+    assert '<gateway-strategy role=\\"architect\\">' in sent or '<gateway-strategy role="architect">' in sent
+    assert "Think in bounded contexts and name every trade-off." in sent
+    screenshot(page, "playground-rewritten-request")
