@@ -113,8 +113,8 @@ class ModelAlias(models.Model):
 
     class Meta:
         ordering = ["source__name", "published_name"]
-        verbose_name = "model alias"
-        verbose_name_plural = "model aliases"
+        # Not the routing app's "model aliases" (names clients send): names leaderboards publish.
+        verbose_name = "published model name"
         constraints = [
             models.UniqueConstraint(
                 fields=["source", "published_name"], condition=Q(source__isnull=False), name="unique_source_alias"
