@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import orjson
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
 from apikeys.api_auth import gateway_key, metrics_scraper, staff_or_admin_key
 from core.background import run_report
-from core.errors import GatewayError, PayloadTooLarge
+from core.errors import GatewayError
 from proxy import health, metrics
-from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.django_serving import pipeline_response
 from proxy.fronts.messages import models as anthropic_models
 from proxy.fronts.messages.translate_response import error_body as anthropic_error_body
 from proxy.fronts.schemas import ChatCompletionRequest, ErrorResponse, ModelList, ModelObject
-from proxy.pipeline import handle_chat, record_rejection
+from proxy.pipeline import handle_chat
 from routing import catalog
 from routing.state import routing_snapshot
 
@@ -40,19 +40,7 @@ def _json(data: object, status: int = 200) -> HttpResponse:
     summary="Create a chat completion (OpenAI-compatible; streams with \"stream\": true)",
 )
 async def chat_completions(request: HttpRequest):
-    try:
-        refuse_oversize(request.headers.get("content-length"))
-    except PayloadTooLarge as error:
-        record_rejection(error)
-        raise
-    result = await handle_chat(request.body, request.headers, request.META.get("REMOTE_ADDR"))
-    if result.stream is not None:
-        response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)
-    else:
-        response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
-    for name, value in result.headers.items():
-        response[name] = value
-    return response
+    return await pipeline_response(handle_chat, request)
 
 
 @router.get("/models", auth=gateway_key, response=ModelList,

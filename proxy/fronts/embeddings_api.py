@@ -6,15 +6,13 @@ Served in production by the pure-ASGI front (`proxy.fronts.asgi`), which calls t
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
 from ninja import Router
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import PayloadTooLarge
 from proxy.embeddings import handle_embeddings
-from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.django_serving import pipeline_response
 from proxy.fronts.schemas import ErrorResponse
-from proxy.pipeline import record_rejection
 
 router = Router(tags=["OpenAI-compatible"])
 
@@ -39,13 +37,4 @@ _docs = {"requestBody": {"required": True,
     summary="Create embeddings (OpenAI-compatible; routed by model to OpenAI-compatible, Gemini or Vertex AI)",
 )
 async def create_embeddings(request: HttpRequest):
-    try:
-        refuse_oversize(request.headers.get("content-length"))
-    except PayloadTooLarge as error:
-        record_rejection(error)
-        raise
-    result = await handle_embeddings(request.body, request.headers, request.META.get("REMOTE_ADDR"))
-    response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
-    for name, value in result.headers.items():
-        response[name] = value
-    return response
+    return await pipeline_response(handle_embeddings, request)

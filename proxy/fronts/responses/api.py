@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest
 from ninja import Router
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import PayloadTooLarge
-from proxy.fronts.bodies import refuse_oversize
+from proxy.fronts.django_serving import pipeline_response
 from proxy.fronts.responses.service import handle_responses
 from proxy.fronts.schemas import ErrorResponse
-from proxy.pipeline import record_rejection
 
 router = Router(tags=["OpenAI-compatible"])
 
@@ -53,16 +51,4 @@ _docs = {"requestBody": {"required": True,
     summary="Create a model response (OpenAI Responses API; streams typed events with \"stream\": true)",
 )
 async def create_response(request: HttpRequest):
-    try:
-        refuse_oversize(request.headers.get("content-length"))
-    except PayloadTooLarge as error:
-        record_rejection(error)
-        raise
-    result = await handle_responses(request.body, request.headers, request.META.get("REMOTE_ADDR"))
-    if result.stream is not None:
-        response = StreamingHttpResponse(result.stream, status=result.status, content_type=result.content_type)
-    else:
-        response = HttpResponse(result.body, status=result.status, content_type=result.content_type)
-    for name, value in result.headers.items():
-        response[name] = value
-    return response
+    return await pipeline_response(handle_responses, request)
