@@ -47,29 +47,41 @@ def test_the_playground_streams_an_answer_and_shows_attempts_upstream_requests_a
     screenshot(page, "playground-done")
 
 
-def test_a_strategy_edited_in_the_admin_shows_in_the_playgrounds_rewritten_request(admin_page, gateway, screenshot):
-    """The operator edits the architect strategy's system prompt; the next playground request, sent upstream,
-    carries the new words after the rewrite step."""
+def test_a_strategy_edited_in_the_admin_shows_in_the_playgrounds_rewritten_request(
+    chromium, routing, staff_login, upstream, tmp_path, screenshot
+):
+    """The operator edits the architect strategy's system prompt in the admin; the next playground request,
+    as sent upstream, carries the new words after the rewrite step. A gateway process of the test's own: the
+    shared one caches content types from before this test's database flush, which the admin's log needs."""
     from prompts.config_io import default_strategies_path, load_strategies_file, strategies_import
     from prompts.models import RoleStrategy
+    from tests.browser import log_in
+    from tests.conftest import dedicated_gateway
 
     strategies_import(load_strategies_file(default_strategies_path()))
-    gateway.sync_config()
-    page = admin_page
     strategy = RoleStrategy.objects.get(role__name="architect")
-    page.goto(f"{gateway.url}/admin/prompts/rolestrategy/{strategy.pk}/change/")
-    page.fill("textarea[name=system_prompt]", "Think in bounded contexts and name every trade-off.")
-    page.click("input[name=_save]")
-    page.wait_for_selector(".messagelist .success")
-    gateway.sync_config()
+    with dedicated_gateway(tmp_path) as gateway:
+        context = chromium.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        log_in(page, gateway.url, staff_login)
+        page.goto(f"{gateway.url}/admin/prompts/rolestrategy/{strategy.pk}/change/")
+        page.fill("textarea[name=system_prompt]", "Think in bounded contexts and name every trade-off.")
+        with page.expect_navigation(timeout=60_000):
+            page.click("input[name=_save]")
+        assert "/change/" not in page.url, page.locator(".errornote, .errorlist").all_inner_texts()
+        strategy.refresh_from_db()
+        assert strategy.system_prompt == "Think in bounded contexts and name every trade-off."
+        gateway.sync_config()
 
-    page.goto(f"{gateway.url}/admin/playground/")
-    page.select_option("#pg-model", "auto:architect")
-    page.fill("#pg-message", "Design a cache for the catalogue service")
-    page.click("#pg-send")
-    page.wait_for_function("document.getElementById('pg-answer').dataset.done === 'true'")
-    page.wait_for_selector(".upstream-request")
-    sent = page.locator(".upstream-request").first.inner_text()
-    assert '<gateway-strategy role=\\"architect\\">' in sent or '<gateway-strategy role="architect">' in sent
-    assert "Think in bounded contexts and name every trade-off." in sent
-    screenshot(page, "playground-rewritten-request")
+        page.goto(f"{gateway.url}/admin/playground/")
+        page.select_option("#pg-model", "auto:architect")
+        page.fill("#pg-message", "Design a cache for the catalogue service")
+        page.click("#pg-send")
+        page.wait_for_function("document.getElementById('pg-answer').dataset.done === 'true'")
+        page.wait_for_selector(".upstream-request")
+        sent = page.locator(".upstream-request").first.inner_text()
+        assert '<gateway-strategy role=\\"architect\\">' in sent or '<gateway-strategy role="architect">' in sent
+        assert "Think in bounded contexts and name every trade-off." in sent
+        screenshot(page, "playground-rewritten-request")
+        context.close()
