@@ -14,17 +14,15 @@ non-streamed message as its body, a stream frame by frame (`NativeStream`).
 from __future__ import annotations
 
 import re
-from collections import deque
 from typing import Any
 
 import orjson
 
-from providers.anthropic import errors
-from providers.anthropic.errors import AnthropicAPIError, MalformedResponse
+from providers.anthropic.event_stream import AnthropicEventStream
 from providers.anthropic.stream import StreamTranslator
 from providers.anthropic.translate_response import usage_counts
-from providers.base import ChatStream, NativeRequest, ProviderError, StreamEvent
-from providers.http import UpstreamResponse, UpstreamTransportError
+from providers.base import NativeRequest, ProviderError, StreamEvent
+from providers.http import UpstreamResponse
 
 PROTOCOL = "anthropic-messages"
 # Fields the gateway reads for routing (proxy.chat_request) and Anthropic does not know.
@@ -87,7 +85,7 @@ def error_frame(error: ProviderError) -> bytes:
     return b"event: error\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-class NativeStream(ChatStream):
+class NativeStream(AnthropicEventStream):
     """Anthropic's event stream, forwarded frame by frame; read along (StreamTranslator) for the usage
     counts, the assembled answer and a cut or failed stream. `message_start` and `ping` are held back
     until the first content event, so a stream that fails before any content can still fall back."""
@@ -95,17 +93,10 @@ class NativeStream(ChatStream):
     native = True
 
     def __init__(self, provider, response: UpstreamResponse, translator: StreamTranslator) -> None:
-        self._provider = provider
-        self._response = response
-        self._chunks = response.iter_chunks()
-        self._decoder = provider.sse_decoder()
-        self._translator = translator
-        self._ready: deque[StreamEvent] = deque()
+        super().__init__(provider, response, translator)
         self._held: list[bytes] = []
         self._translated: list[dict] = []
-        self._failure: ProviderError | None = None
         self._content_seen = False  # once it has, every frame goes out as it arrives
-        self._closed = False
 
     @property
     def upstream_model(self) -> str:  # type: ignore[override]
@@ -114,61 +105,13 @@ class NativeStream(ChatStream):
     def error_frame(self, error: ProviderError) -> bytes:
         return error_frame(error)
 
-    async def __anext__(self) -> StreamEvent:
-        while True:
-            if self._ready:
-                return self._ready.popleft()
-            if self._failure is not None:
-                await self.aclose()
-                raise self._failure
-            if self._translator.finished or self._closed:
-                await self.aclose()
-                raise StopAsyncIteration
-            try:
-                payloads = self._decoder.feed(await self._chunks.__anext__())
-            except StopAsyncIteration:
-                self._at_end()
-                continue
-            except UpstreamTransportError as exc:
-                await self.aclose()
-                raise self._provider.transport_error(exc) from exc
-            self._consume(payloads)
-
-    def _at_end(self) -> None:
-        self._closed = True
-        if self._decoder.pending():
-            self._consume(self._decoder.feed(b"\n\n"))
-        if not self._translator.finished and (self._failure is None or self._failure.code == "upstream_bad_stream"):
-            self._failure = errors.malformed(self._provider.spec, "closed the stream before the answer was complete.",
-                                             code="upstream_stream_incomplete")
-
-    def _consume(self, payloads: list[bytes]) -> None:
-        spec = self._provider.spec
-        for data in payloads:
-            if self._failure is not None or self._translator.finished:
-                return
-            try:
-                event: Any = orjson.loads(data)
-                self._translated.extend(self._translator.feed(event))
-            except orjson.JSONDecodeError:
-                self._failure = errors.malformed(spec, "sent an event that is not valid JSON.",
-                                                 code="upstream_bad_stream")
-                return
-            except AnthropicAPIError as exc:
-                self._failure = errors.event_error(spec, exc, self._provider.redact)
-                return
-            except MalformedResponse as exc:
-                self._failure = errors.malformed(spec, f"{exc}.", code="upstream_bad_stream")
-                return
-            kind = str(event.get("type"))
-            self._held.append(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
-            if kind in _PREAMBLE and not self._content_seen:
-                continue
-            self._content_seen = True
-            usage = usage_counts(self._translator.raw_usage) if kind in ("message_delta", "message_stop") else None
-            self._ready.append(StreamEvent(b"".join(self._held), {}, tuple(self._translated), usage))
-            self._held, self._translated = [], []
-
-    async def aclose(self) -> None:
-        self._closed = True
-        await self._response.aclose()
+    def _emit(self, data: bytes, event: Any, chunks: list[dict]) -> None:
+        self._translated.extend(chunks)
+        kind = str(event.get("type"))
+        self._held.append(b"event: " + kind.encode() + b"\ndata: " + data + b"\n\n")
+        if kind in _PREAMBLE and not self._content_seen:
+            return
+        self._content_seen = True
+        usage = usage_counts(self._translator.raw_usage) if kind in ("message_delta", "message_stop") else None
+        self._ready.append(StreamEvent(b"".join(self._held), {}, tuple(self._translated), usage))
+        self._held, self._translated = [], []

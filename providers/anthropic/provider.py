@@ -8,7 +8,7 @@ HTTP: bounded reads, status and transport errors, and the stream's lifecycle.
 from __future__ import annotations
 
 import time
-from collections import deque
+from typing import Any
 from urllib.parse import urlencode
 
 import orjson
@@ -16,6 +16,7 @@ import orjson
 from providers import catalogue
 from providers.anthropic import errors, native
 from providers.anthropic.errors import AnthropicAPIError, MalformedResponse, UnsupportedFeature
+from providers.anthropic.event_stream import AnthropicEventStream
 from providers.anthropic.stream import StreamTranslator
 from providers.anthropic.translate_request import Translated, to_anthropic
 from providers.anthropic.translate_response import to_openai_completion, usage_counts
@@ -136,70 +137,11 @@ class AnthropicProvider(Provider):
         )
 
 
-class AnthropicChatStream(ChatStream):
+class AnthropicChatStream(AnthropicEventStream):
     """Reads Anthropic's SSE and yields the translated OpenAI chunks as each event arrives."""
 
-    def __init__(self, provider: AnthropicProvider, response: UpstreamResponse, translator: StreamTranslator) -> None:
-        self._provider = provider
-        self._response = response
-        self._chunks = response.iter_chunks()
-        self._decoder = provider.sse_decoder()
-        self._translator = translator
-        self._ready: deque[StreamEvent] = deque()
-        self._failure: ProviderError | None = None  # raised once the chunks translated before it are out
-        self._closed = False
-
-    async def __anext__(self) -> StreamEvent:
-        while True:
-            if self._ready:
-                return self._ready.popleft()
-            if self._failure is not None:
-                await self.aclose()
-                raise self._failure
-            if self._translator.finished or self._closed:
-                await self.aclose()
-                raise StopAsyncIteration
-            try:
-                payloads = self._decoder.feed(await self._chunks.__anext__())
-            except StopAsyncIteration:
-                self._at_end()
-                continue
-            except UpstreamTransportError as exc:  # a broken connection, or an event over the size limit
-                await self.aclose()
-                raise self._provider.transport_error(exc) from exc
-            self._consume(payloads)
-
-    def _at_end(self) -> None:
-        """The upstream closed: a last event may lack its blank line; anything else is a cut answer."""
-        self._closed = True
-        if self._decoder.pending():
-            self._consume(self._decoder.feed(b"\n\n"))
-        if not self._translator.finished and (self._failure is None or self._failure.code == "upstream_bad_stream"):
-            # Cut mid-event shows up as a half event that does not parse: it is the same failure.
-            self._failure = errors.malformed(self._provider.spec, "closed the stream before the answer was complete.",
-                                             code="upstream_stream_incomplete")
-
-    def _consume(self, payloads: list[bytes]) -> None:
-        """Translate complete events; a failure is kept until the chunks before it have been handed out."""
-        spec = self._provider.spec
-        for data in payloads:
-            if self._failure is not None or self._translator.finished:
-                return
-            try:
-                chunks = self._translator.feed(orjson.loads(data))
-            except orjson.JSONDecodeError:
-                self._failure = errors.malformed(spec, "sent an event that is not valid JSON.",
-                                                 code="upstream_bad_stream")
-            except AnthropicAPIError as exc:
-                self._failure = errors.event_error(spec, exc, self._provider.redact)
-            except MalformedResponse as exc:
-                self._failure = errors.malformed(spec, f"{exc}.", code="upstream_bad_stream")
-            else:
-                self._ready.extend(
-                    StreamEvent(data=orjson.dumps(chunk), chunk=chunk,
-                                usage=usage_counts(self._translator.raw_usage) if "usage" in chunk else None)
-                    for chunk in chunks)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        await self._response.aclose()
+    def _emit(self, data: bytes, event: Any, chunks: list[dict]) -> None:
+        self._ready.extend(
+            StreamEvent(data=orjson.dumps(chunk), chunk=chunk,
+                        usage=usage_counts(self._translator.raw_usage) if "usage" in chunk else None)
+            for chunk in chunks)
