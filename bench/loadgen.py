@@ -8,6 +8,10 @@ Per request it records: latency (request written -> last byte of the response), 
 streams TTFT (request written -> first `data:` event carrying a role or content) and the arrival times
 of content-bearing events (their gaps show whether chunks are relayed as they arrive).
 
+A request can also differ from one to the next at no cost in the loop (`Numbered`): templates sent in turn, each
+with a fixed-width placeholder replaced by the request's number, so every request is new to the server (a new
+conversation id, say) while the bytes stay pre-built and every length, Content-Length included, stays the same.
+
 No Django, no third-party imports: `python bench/loadgen.py --url http://127.0.0.1:9100/v1/chat/completions
 --model mock-gpt -c 10 -d 3 [--stream]` runs it standalone.
 """
@@ -16,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -63,6 +69,38 @@ def build_request(
     }
     head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     return head.encode("latin-1") + payload
+
+
+class Numbered:
+    """Pre-built requests that differ from one request to the next: the n-th request taken (`take`) is
+    `templates[n % len(templates)]` with every copy of `placeholder` replaced by n in decimal, zero-padded to
+    the placeholder's width, so each request keeps its template's length (Content-Length stays right). n counts
+    on across runs (one object, one sequence: numbers are never reused). Without a placeholder the templates
+    are just sent in turn. Raises ValueError for a template without the placeholder, OverflowError once n no
+    longer fits the width."""
+
+    __slots__ = ("_parts", "_width", "_limit", "_counter")
+
+    def __init__(self, templates: Sequence[bytes], placeholder: bytes | None = None) -> None:
+        if not templates:
+            raise ValueError("no templates")
+        if placeholder is not None:
+            missing = [i for i, template in enumerate(templates) if placeholder not in template]
+            if missing:
+                raise ValueError(f"templates {missing[:5]} lack the placeholder {placeholder!r}")
+        self._parts = [template.split(placeholder) if placeholder else [template] for template in templates]
+        self._width = len(placeholder) if placeholder else 0
+        self._limit = 10**self._width
+        self._counter = itertools.count()
+
+    def take(self) -> bytes:
+        n = next(self._counter)
+        parts = self._parts[n % len(self._parts)]
+        if not self._width:
+            return parts[0]
+        if n >= self._limit:
+            raise OverflowError(f"request number {n} does not fit {self._width} digits")
+        return (b"%0*d" % (self._width, n)).join(parts)
 
 
 @dataclass(slots=True)
@@ -300,6 +338,7 @@ class RunResult:
     ttfts: list[float] = field(default_factory=list)
     gaps: list[float] = field(default_factory=list)  # between content events of one stream
     overheads: list[float] = field(default_factory=list)  # X-Gateway-Overhead-Ms values, when asked
+    header_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # name -> value -> responses (tally)
     ok: int = 0
     errors: int = 0
     sent: int = 0  # requests written to a socket (each reached the server unless the connect failed)
@@ -312,6 +351,10 @@ class RunResult:
         self.ttfts += other.ttfts
         self.gaps += other.gaps
         self.overheads += other.overheads
+        for name, counts in other.header_counts.items():
+            mine = self.header_counts.setdefault(name, {})
+            for value, count in counts.items():
+                mine[value] = mine.get(value, 0) + count
         self.ok += other.ok
         self.errors += other.errors
         self.sent += other.sent
@@ -363,6 +406,8 @@ class RunResult:
                 "p50": round(percentile(oh, 50), 3),
                 "p99": round(percentile(oh, 99), 3),
             }
+        if self.header_counts:
+            out["header_counts"] = {name: dict(sorted(counts.items())) for name, counts in self.header_counts.items()}
         if self.error_samples:
             out["error_samples"] = self.error_samples
         return out
@@ -374,7 +419,7 @@ class RunResult:
 async def run_load(
     host: str,
     port: int,
-    request: bytes,
+    request: bytes | Numbered,
     *,
     concurrency: int,
     duration: float,
@@ -382,14 +427,19 @@ async def run_load(
     stream: bool = False,
     timeout: float = 30.0,
     overhead_header: str | None = None,
+    tally_headers: Sequence[str] = (),
 ) -> RunResult:
     """Closed loop: `concurrency` workers, each on its own keep-alive connection, until the deadline
-    or `max_requests` requests have been started. Returns pooled raw samples."""
+    or `max_requests` requests have been started. Returns pooled raw samples. `request`: the same bytes every
+    time, or a `Numbered` that gives each request its own. `tally_headers` (lower-case names): how many
+    successful responses carried each value of these headers ("" when absent)."""
     result = RunResult()
     start = perf()
     deadline = start + duration
-    want_headers = overhead_header is not None
+    want_headers = overhead_header is not None or bool(tally_headers)
     budget = [max_requests]
+    numbered = request if isinstance(request, Numbered) else None
+    tallies = [(name, result.header_counts.setdefault(name, {})) for name in tally_headers]
 
     async def worker() -> None:
         proto: _Protocol | None = None
@@ -408,7 +458,7 @@ async def run_load(
                         continue
                 result.sent += 1
                 try:
-                    resp = await proto.send(request, timeout)
+                    resp = await proto.send(request if numbered is None else numbered.take(), timeout)
                 except (OSError, ConnectionError, TimeoutError, ValueError) as exc:
                     result.errors += 1
                     if len(result.error_samples) < 5:
@@ -430,13 +480,16 @@ async def run_load(
                         result.ttfts.append(resp.t_first_event - resp.t_sent)
                     times = resp.content_times
                     result.gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
-                if want_headers:
+                if overhead_header is not None:
                     value = resp.headers.get(overhead_header)
                     if value:
                         try:
                             result.overheads.append(float(value))
                         except ValueError:
                             pass
+                for name, counts in tallies:
+                    value = resp.headers.get(name, "")
+                    counts[value] = counts.get(value, 0) + 1
         finally:
             if proto is not None and proto.transport is not None:
                 proto.transport.close()
