@@ -246,6 +246,14 @@ class Case:
     paced: bool = False
 
 
+@dataclass
+class Slot:
+    """What one column of an interleaved case sends: to `target`, `request` (None: the target's own)."""
+
+    target: Target
+    request: bytes | loadgen.Numbered | None = None
+
+
 CASES = (
     Case("non-stream c=1", False, 1),
     Case("non-stream c=10", False, 10),
@@ -633,10 +641,10 @@ class Bench:
                 break
         return perf() - start
 
-    async def clean_slice(self, target: Target, case: Case, duration: float, *, sample_rss: bool) -> tuple:
+    async def clean_slice(self, target: Target, case: Case, duration: float, *, sample_rss: bool, **load) -> tuple:
         """A slice, run again (at most twice) when another workload took > 10% of one of our cores."""
         for attempt in range(3):
-            result, used = await self.slice(target, case, duration, sample_rss=sample_rss)
+            result, used = await self.slice(target, case, duration, sample_rss=sample_rss, **load)
             disturbed = max(used.get("foreign_server_core", 0.0), used.get("foreign_client_core", 0.0))
             budget_left = self.discarded_slices < self.args.max_reruns
             if disturbed <= 0.10 * used["wall"] or attempt == 2 or not budget_left:
@@ -649,9 +657,17 @@ class Bench:
                 f"({100 * disturbed / used['wall']:.0f}% of a core); running it again")  # fmt: skip
         raise AssertionError("unreachable")
 
-    async def slice(self, target: Target, case: Case, duration: float, *, sample_rss: bool) -> tuple:
+    async def slice(
+        self, target: Target, case: Case, duration: float, *, sample_rss: bool,
+        request: bytes | loadgen.Numbered | None = None, tally: tuple[str, ...] = (), bill_tail: bool = False,
+    ) -> tuple:
+        """One run of load on `target`: `request` (default: the target's own for the case); `tally`: response
+        headers of a gateway whose values are counted; `bill_tail`: the CPU the target spends after the last
+        response, until it is idle again (work the requests left behind, e.g. batched writes), is billed to
+        the slice."""
         waited = await self.settle()
-        request = target.request(case.stream, case.paced)
+        if request is None:
+            request = target.request(case.stream, case.paced)
         pids = tree_pids(target.pid)
         up_pids = tree_pids(self.upstream_pid)
         other_pids = [p for p in self.server_pids(exclude=target.name) if p not in up_pids]
@@ -672,6 +688,7 @@ class Bench:
                 HOST, target.port, request, concurrency=case.concurrency, duration=duration,
                 max_requests=MAX_REQUESTS_PER_RUN, stream=case.stream, timeout=self.args.timeout,
                 overhead_header="x-gateway-overhead-ms" if target.is_gateway else None,
+                tally_headers=tally if target.is_gateway else (),
             )  # fmt: skip
         finally:
             stop.set()
@@ -696,78 +713,113 @@ class Bench:
             )
             cpu["foreign_server_core"] = foreign[0]
             cpu["foreign_client_core"] = foreign[1]
+        if bill_tail and target.name != "direct":
+            cpu["target_tail"] = await self.tail_cpu(pids)
+            cpu["target"] += cpu["target_tail"]
         if target.is_gateway:
             target.sent += result.sent
         return result, cpu
 
+    async def tail_cpu(self, pids: list[int], max_wait: float = 5.0) -> float:
+        """CPU seconds `pids` use from now until a window in which they use at most one clock tick (idle)."""
+        tick = 1.0 / CLK_TCK + 1e-9
+        start, total = perf(), 0.0
+        while perf() - start < max_wait:
+            before = cpu_seconds(pids)
+            await asyncio.sleep(self.settle_window)
+            used = cpu_seconds(pids) - before
+            if used <= tick:
+                break
+            total += used
+        return total
+
     # ---- the cases, interleaved
-    async def run_cases(self) -> dict:
+    async def interleave(self, case: Case, slots: dict[str, Slot], **load) -> dict:
+        """A warm-up slice per slot (not recorded), then --rounds rounds of one slice per slot, the first slot
+        rotating from round to round. Returns a summary per slot (with what it adds to the slot "direct") and
+        the foreign load of the kept slices. `load`: passed on to each slice (tally, bill_tail)."""
         args = self.args
+        names = list(slots)
+        for name in names:  # warm-up, not recorded
+            await self.slice(slots[name].target, case, args.warmup, sample_rss=False, request=slots[name].request,
+                             **load)
+        pooled = {n: loadgen.RunResult() for n in names}
+        keys = ("target", "upstream", "loadgen", "others", "wall", "settle", "foreign_server_core",
+                "foreign_client_core", "target_tail")  # fmt: skip
+        cpu = {n: dict.fromkeys(keys, 0.0) for n in names}
+        for rnd in range(args.rounds):
+            order = names[rnd % len(names) :] + names[: rnd % len(names)]  # rotate who goes first
+            for name in order:
+                result, used = await self.clean_slice(
+                    slots[name].target, case, args.duration, sample_rss=case.concurrency >= 50,
+                    request=slots[name].request, **load,
+                )  # fmt: skip
+                pooled[name].merge(result)
+                for k, v in used.items():
+                    cpu[name][k] += v
+        entry: dict = {"targets": {}}
+        for name in names:
+            direct = slots[name].target.name == "direct"
+            summary = pooled[name].summary()
+            wall = cpu[name]["wall"] or 1.0
+            in_slices = cpu[name]["target"] - cpu[name]["target_tail"]  # the work after the slices is not in `wall`
+            summary["cpu_pct"] = {
+                "target": round(100 * in_slices / wall, 1) if not direct else None,
+                "upstream": round(100 * cpu[name]["upstream"] / wall, 1),
+                "loadgen": round(100 * cpu[name]["loadgen"] / wall, 1),
+                "other_servers": round(100 * cpu[name]["others"] / wall, 1),
+                "foreign_on_server_core": round(100 * cpu[name]["foreign_server_core"] / wall, 1),
+                "foreign_on_client_core": round(100 * cpu[name]["foreign_client_core"] / wall, 1),
+            }
+            ok = pooled[name].ok
+            summary["cpu_ms_per_request"] = {  # CPU of the process tree per completed request, kept slices
+                part: (round(1000 * cpu[name][part] / ok, 3) if ok else None)
+                for part in ("target", "upstream", "loadgen")
+            }
+            if direct:
+                summary["cpu_ms_per_request"]["target"] = None
+            elif load.get("bill_tail"):  # the part of "target" spent after the slices' last responses
+                summary["cpu_ms_per_request"]["target_after_last_response"] = (
+                    round(1000 * cpu[name]["target_tail"] / ok, 3) if ok else None
+                )
+            summary["settle_wait_s"] = round(cpu[name]["settle"], 2)
+            entry["targets"][name] = summary
+        walls = sum(cpu[n]["wall"] for n in names) or 1.0
+        entry["foreign_pct"] = {  # over all the case's kept slices, every target
+            "server_core": round(100 * sum(cpu[n]["foreign_server_core"] for n in names) / walls, 1),
+            "client_core": round(100 * sum(cpu[n]["foreign_client_core"] for n in names) / walls, 1),
+        }
+        direct = entry["targets"].get("direct", {})
+        for name in names:
+            if name == "direct":
+                continue
+            s = entry["targets"][name]
+            s["added"] = {
+                key: _diff(s.get(key), direct.get(key))
+                for key in ("p50_ms", "p99_ms", "mean_ms", "ttft_p50_ms", "ttft_p99_ms")
+                if s.get(key) is not None
+            }
+        return entry
+
+    def brief(self, case_name: str, entry: dict, labels: dict[str, str], started: float) -> None:
+        brief = ", ".join(
+            f"{labels.get(n, n)} {s['rps']}/s p50 {s['p50_ms']}ms "
+            f"cpu/req {_f(s['cpu_ms_per_request']['target'], 3)}ms err {s['errors']}"
+            for n, s in entry["targets"].items()
+        )
+        log(f"{case_name} ({perf() - started:.1f}s): {brief}")
+
+    async def run_cases(self) -> dict:
         names = [n for n in TARGET_ORDER if n in self.targets]
         report: dict = {}
         for case in CASES:
             t_case = perf()
-            for name in names:  # warm-up, not recorded
-                await self.slice(self.targets[name], case, args.warmup, sample_rss=False)
-            pooled = {n: loadgen.RunResult() for n in names}
-            keys = ("target", "upstream", "loadgen", "others", "wall", "settle", "foreign_server_core",
-                    "foreign_client_core")  # fmt: skip
-            cpu = {n: dict.fromkeys(keys, 0.0) for n in names}
-            for rnd in range(args.rounds):
-                order = names[rnd % len(names) :] + names[: rnd % len(names)]  # rotate who goes first
-                for name in order:
-                    result, used = await self.clean_slice(
-                        self.targets[name], case, args.duration, sample_rss=case.concurrency >= 50
-                    )
-                    pooled[name].merge(result)
-                    for k, v in used.items():
-                        cpu[name][k] += v
-            entry = {"stream": case.stream, "concurrency": case.concurrency, "paced": case.paced, "targets": {}}
-            for name in names:
-                summary = pooled[name].summary()
-                wall = cpu[name]["wall"] or 1.0
-                summary["cpu_pct"] = {
-                    "target": round(100 * cpu[name]["target"] / wall, 1) if name != "direct" else None,
-                    "upstream": round(100 * cpu[name]["upstream"] / wall, 1),
-                    "loadgen": round(100 * cpu[name]["loadgen"] / wall, 1),
-                    "other_servers": round(100 * cpu[name]["others"] / wall, 1),
-                    "foreign_on_server_core": round(100 * cpu[name]["foreign_server_core"] / wall, 1),
-                    "foreign_on_client_core": round(100 * cpu[name]["foreign_client_core"] / wall, 1),
-                }
-                ok = pooled[name].ok
-                summary["cpu_ms_per_request"] = {  # CPU of the process tree per completed request, kept slices
-                    part: (round(1000 * cpu[name][part] / ok, 3) if ok else None)
-                    for part in ("target", "upstream", "loadgen")
-                }
-                if name == "direct":
-                    summary["cpu_ms_per_request"]["target"] = None
-                summary["settle_wait_s"] = round(cpu[name]["settle"], 2)
-                entry["targets"][name] = summary
-            walls = sum(cpu[n]["wall"] for n in names) or 1.0
-            entry["foreign_pct"] = {  # over all the case's kept slices, every target
-                "server_core": round(100 * sum(cpu[n]["foreign_server_core"] for n in names) / walls, 1),
-                "client_core": round(100 * sum(cpu[n]["foreign_client_core"] for n in names) / walls, 1),
-            }
-            direct = entry["targets"].get("direct", {})
-            for name in names:
-                if name == "direct":
-                    continue
-                s = entry["targets"][name]
-                s["added"] = {
-                    key: _diff(s.get(key), direct.get(key))
-                    for key in ("p50_ms", "p99_ms", "mean_ms", "ttft_p50_ms", "ttft_p99_ms")
-                    if s.get(key) is not None
-                }
+            measured = await self.interleave(case, {n: Slot(self.targets[n]) for n in names})
+            entry = {"stream": case.stream, "concurrency": case.concurrency, "paced": case.paced, **measured}
             if "baseline" in entry["targets"]:
                 entry["gateway_vs_baseline"] = compare(entry["targets"]["gateway"], entry["targets"]["baseline"])
             report[case.name] = entry
-            brief = ", ".join(
-                f"{self.targets[n].label} {entry['targets'][n]['rps']}/s p50 {entry['targets'][n]['p50_ms']}ms "
-                f"cpu/req {_f(entry['targets'][n]['cpu_ms_per_request']['target'], 3)}ms "
-                f"err {entry['targets'][n]['errors']}"
-                for n in names
-            )
-            log(f"{case.name} ({perf() - t_case:.1f}s): {brief}")
+            self.brief(case.name, entry, {n: t.label for n, t in self.targets.items()}, t_case)
         return report
 
     async def sweep(self) -> dict:
