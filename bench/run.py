@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/run.py [--quick] [--skip-litellm] [--duration S] [--rounds N] [--out FILE]
         [--gateway-ref REF] [--baseline-ref REF]   (REF: a commit; --baseline-ref adds the gateway at REF beside)
+        [--only-features | --skip-features]
 
 One command: starts the loopback mock upstream, the gateway (Daphne, fresh temp SQLite DB) and LiteLLM's
 proxy (installed on first use into bench/.litellm-venv), then for each case (non-streaming and streaming
 at concurrency 1, 10, 50, plus a paced stream) runs the three targets in interleaved rounds with the
-closed-loop load generator of bench/loadgen.py, then sweeps the gateway's concurrency, checks that every
+closed-loop load generator of bench/loadgen.py, then the feature case (bench/feature_case.py: `auto` with role
+detection, strategy block and conversation context against the same messages without them, through the same
+gateway process, at c=1), then sweeps the gateway's concurrency, checks that every
 request sent through the gateway left exactly one usage row, prints markdown tables and writes every
 number as JSON under bench/results/.
 
@@ -39,6 +42,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
+import feature_case  # noqa: E402
 import loadgen  # noqa: E402
 
 LITELLM_VERSION = "1.106.10"  # exactly this one: the release the issue-11 targets were measured against
@@ -263,6 +267,7 @@ CASES = (
     Case("stream c=50", True, 50),
     Case(f"paced stream c=1 ({PACED['chunks']}x{PACED['chunk_delay_ms']}ms)", True, 1, paced=True),
 )
+FEATURE_CASE = Case("features c=1", False, 1)  # bench/feature_case.py
 
 
 async def wait_first_200(target: Target, t0: float, proc: subprocess.Popen, timeout: float, counter: dict) -> float:
@@ -290,6 +295,7 @@ async def wait_first_200(target: Target, t0: float, proc: subprocess.Popen, time
 def base_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DB_PATH")}
     env.pop("BENCH_BASE_URL", None)
+    env.pop("PROMPT_REWRITE_MODEL", None)  # no LLM rewriting: `auto` requests get the template strategy only
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -549,6 +555,11 @@ class Bench:
             "BENCH_API_KEY": "bench-key",
         }
         setup = prepare_gateway_db(work, self.targets["direct"].port, env, root)
+        if name == "gateway" and not self.args.skip_features:  # the feature case's strategy blocks
+            python = str(ROOT / ".venv" / "bin" / "python")
+            subprocess.run([python, "manage.py", "import_strategies", "-v", "0"], cwd=root, env=env, check=True,
+                           timeout=120, stdout=subprocess.DEVNULL)  # fmt: skip
+            setup["strategies"] = "manage.py import_strategies (config/prompt_strategies.yaml)"
         key = create_gateway_key(env, root)
         if key is None:
             env["GATEWAY_ALLOW_ANONYMOUS"] = "true"
@@ -822,6 +833,34 @@ class Bench:
             self.brief(case.name, entry, {n: t.label for n, t in self.targets.items()}, t_case)
         return report
 
+    async def run_features(self) -> dict:
+        """The feature case (bench/feature_case.py): featured, plain and direct through the gateway under test."""
+        t_case = perf()
+        gateway, direct = self.targets["gateway"], self.targets["direct"]
+
+        def requests(target: Target, model: str, conversation: bool) -> loadgen.Numbered:
+            return feature_case.requests(HOST, target.port, CHAT_PATH, model, target.headers,
+                                         conversation=conversation)
+
+        featured = requests(gateway, "auto", True)
+        plain = requests(gateway, GATEWAY_MODEL, False)
+        seen = await feature_case.verify(HOST, gateway.port, direct.port, featured, plain)
+        gateway.sent += len(seen["featured"]) + len(seen["plain"])
+        log(f"{FEATURE_CASE.name}: checked: featured {seen['featured'][-1]}; plain adds nothing")
+        slots = {
+            "direct": Slot(direct, requests(direct, UPSTREAM_MODEL, False)),
+            "plain": Slot(gateway, plain),
+            "featured": Slot(gateway, featured),
+        }
+        entry = {"name": FEATURE_CASE.name, "stream": False, "concurrency": 1, "start_up_check": seen}
+        entry.update(await self.interleave(FEATURE_CASE, slots, tally=feature_case.FEATURE_HEADERS, bill_tail=True))
+        entry["timed_checks"] = feature_case.timed_checks(entry["targets"]["featured"], entry["targets"]["plain"])
+        entry["store_interactions_at_end"] = count_rows(gateway.db, "context_interaction")
+        entry["cost"] = feature_case.cost(entry)
+        self.brief(FEATURE_CASE.name, entry, {}, t_case)
+        log(entry["cost"]["verdict"])
+        return entry
+
     async def sweep(self) -> dict:
         """Each gateway alone (the baseline too, when there is one), non-streaming, at rising concurrency;
         at each level the gateways run one after the other, the first one alternating from level to level."""
@@ -881,6 +920,14 @@ class Bench:
             "pending_after_drain": pending,
             "match": rows == target.sent,
         }
+
+
+def count_rows(db: Path, table: str) -> int:
+    con = sqlite3.connect(str(db), timeout=20)
+    try:
+        return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
 
 
 def count_usage_rows(db: Path) -> tuple[int, dict]:
@@ -977,14 +1024,15 @@ def render_markdown(report: dict) -> str:
                 else " — **NOT quiet: numbers are disturbed by another workload.**"
             )
         )
-    lines.append("")
-    lines.append("## Latency and throughput per case")
-    lines.append("")
-    lines.append(
-        "| case | target | req/s | p50 | p99 | +p50 | +p99 | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
-        "| errors | CPU ms/req | CPU % target/upstream/loadgen/others | foreign % server/client core |"
-    )
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    if report["cases"]:
+        lines.append("")
+        lines.append("## Latency and throughput per case")
+        lines.append("")
+        lines.append(
+            "| case | target | req/s | p50 | p99 | +p50 | +p99 | TTFT p50 | TTFT p99 | +TTFT p50 | +TTFT p99 "
+            "| errors | CPU ms/req | CPU % target/upstream/loadgen/others | foreign % server/client core |"
+        )
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for case_name, case in report["cases"].items():
         for name, s in case["targets"].items():
             added = s.get("added", {})
@@ -1066,6 +1114,8 @@ def render_markdown(report: dict) -> str:
                 f"| **{vs}** | – | " + " | ".join(_x(_ratio(g.get(k), b.get(k))) for k in
                                                   ("min", "p10", "p50", "p90", "max")) + " | – |"
             )  # fmt: skip
+    if report.get("features"):
+        lines += feature_case.render(report["features"])
     lines.append("")
     lines.append("## Processes")
     lines.append("")
@@ -1221,7 +1271,9 @@ async def run(args: argparse.Namespace, procs: Processes, tmp: Path) -> dict:
     for target in bench.targets.values():
         target.rss_idle_mb = rss_mb(tree_pids(target.pid))
 
-    report["cases"] = await bench.run_cases()
+    report["cases"] = {} if args.only_features else await bench.run_cases()
+    if not args.skip_features:
+        report["features"] = await bench.run_features()
     gateways = [n for n in GATEWAYS if n in bench.targets]
     for gw in gateways:  # "gateway_overhead_header", "baseline_overhead_header"
         report[f"{gw}_overhead_header"] = {
@@ -1276,6 +1328,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-litellm", action="store_true", help="compare with the direct call only")
     parser.add_argument("--skip-sweep", action="store_true", help="no concurrency sweep")
     parser.add_argument(
+        "--only-features",
+        action="store_true",
+        help="only the feature case (c=1: `auto` with role detection, strategy block and conversation context "
+        "vs the same messages for a named model, same gateway process; bench/feature_case.py); implies "
+        "--skip-litellm and --skip-sweep",
+    )
+    parser.add_argument("--skip-features", action="store_true", help="without the feature case")
+    parser.add_argument(
         "--server",
         choices=("daphne", "uvicorn"),
         default="daphne",
@@ -1311,6 +1371,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(e.g. the previous release), interleaved with the others in every case, round and sweep level",
     )
     args = parser.parse_args(argv)
+    if args.only_features and args.skip_features:
+        parser.error("--only-features and --skip-features exclude each other")
+    if args.only_features:
+        args.skip_litellm = args.skip_sweep = True
     quick = args.quick
     args.duration = args.duration or (0.3 if quick else 3.0)
     args.rounds = args.rounds or (2 if quick else 4)
