@@ -8,10 +8,11 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from context import search
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 INTERACTION_CHARS = 2000  # of a prompt, and of an answer, kept for search and for context blocks
 TITLE_CHARS = 120
+CONVERSATION, MESSAGE, INTERACTION = (model._meta.db_table for model in (Conversation, Message, Interaction))
 
 
 @dataclass(slots=True)
@@ -44,47 +46,78 @@ def answer_message(text: str, tool_calls: Sequence[dict]) -> dict:
 
 def context_batch_write(items: Sequence[object]) -> int:
     """Write a batch of exchanges and token counts in one transaction: all or nothing, so a retry is safe
-    (an exchange already written, known by its request id, is skipped)."""
+    (an exchange already written, known by its request id, is skipped).
+
+    Plain SQL on one cursor, a handful of statements per exchange: the ORM spent about a millisecond of CPU
+    per exchange building them, in the writer thread, holding the GIL against the requests being served."""
     close_old_connections()
     terms: Counter[str] = Counter()
-    with transaction.atomic():
+    with transaction.atomic(), connection.cursor() as cursor:
         for item in items:
             if isinstance(item, Exchange):
-                _exchange_write(item, terms)
+                _exchange_write(cursor, item, terms)
             elif isinstance(item, TokenCounts):
-                _token_counts_write(item)
+                _token_counts_write(cursor, item)
         search.term_counts_add(terms)
     return len(items)
 
 
-def _conversation_locked(exchange: Exchange) -> Conversation:
-    key = exchange.key
-    identity = {"api_key_prefix": key.api_key_prefix, "profile": key.profile, "conversation_id": key.conversation_id}
-    row = Conversation.objects.select_for_update().filter(**identity).first()
-    if row is not None:
-        return row
-    try:
-        with transaction.atomic():
-            return Conversation.objects.create(**identity, created_at=exchange.created_at,
-                                               updated_at=exchange.created_at)
-    except IntegrityError:  # another process created it meanwhile
-        return Conversation.objects.select_for_update().get(**identity)
+@dataclass(slots=True)
+class _ConversationRow:
+    id: int
+    stored: Stored
+    title: str
+    similar_ids: list | None
+    updated_at: datetime
 
 
-def _exchange_write(exchange: Exchange, terms: Counter[str]) -> None:
-    conversation = _conversation_locked(exchange)
-    stored = Stored(conversation.message_count, conversation.first_digest,
-                    tuple((digest, request_id) for digest, request_id in conversation.tail))
+def _json(value: object) -> object:
+    """A JSON column as read by a plain cursor: text on both databases (Django loads jsonb as text)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
+    """The exchange's conversation row, created when missing, locked until the transaction ends (PostgreSQL;
+    SQLite has one writer at a time)."""
+    key = tuple(exchange.key)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    select = (f"SELECT id, message_count, first_digest, tail, title, similar_ids, updated_at FROM {CONVERSATION} "
+              f"WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s{lock}")
+    cursor.execute(select, key)
+    row = cursor.fetchone()
+    if row is None:
+        created = connection.ops.adapt_datetimefield_value(exchange.created_at)
+        cursor.execute(
+            f"INSERT INTO {CONVERSATION} (api_key_prefix, profile, conversation_id, title, message_count, "
+            f"first_digest, tail, created_at, updated_at) VALUES (%s, %s, %s, '', 0, '', %s, %s, %s) "
+            f"ON CONFLICT (api_key_prefix, profile, conversation_id) DO NOTHING",
+            [*key, connection.ops.adapt_json_value([], None), created, created],
+        )  # a conflict: another process created it meanwhile; the select below locks theirs
+        cursor.execute(select, key)
+        row = cursor.fetchone()
+    pk, count, first, tail, title, similar_ids, updated_at = row
+    stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in _json(tail)))
+    if isinstance(updated_at, str):
+        updated_at = datetime.fromisoformat(updated_at)
+    if updated_at.tzinfo is None:  # SQLite keeps UTC without an offset
+        updated_at = updated_at.replace(tzinfo=UTC)
+    return _ConversationRow(pk, stored, title, _json(similar_ids), updated_at)
+
+
+def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> None:
+    conversation = _conversation_locked(cursor, exchange)
+    stored = conversation.stored
     if exchange.request_id in stored.request_ids:
         return
     step = plan(stored, exchange.digest_at, len(exchange.turns))
     if step.mode is Mode.DIVERGED:
-        rows = list(Message.objects.filter(conversation=conversation).order_by("position")
-                    .values_list("digest", "request_id"))
+        cursor.execute(f"SELECT digest, request_id FROM {MESSAGE} WHERE conversation_id = %s ORDER BY position",
+                       [conversation.id])
+        rows = cursor.fetchall()
         keep = first_difference([digest for digest, _ in rows],
                                 [exchange.digest_at(i) for i in range(len(exchange.turns))])
-        Message.objects.filter(conversation=conversation, position__gte=keep).delete()
-        stored = Stored(keep, rows[0][0] if keep else "", tuple(rows[max(keep - TAIL, 0):keep]))
+        cursor.execute(f"DELETE FROM {MESSAGE} WHERE conversation_id = %s AND position >= %s", [conversation.id, keep])
+        stored = Stored(keep, rows[0][0] if keep else "", tuple(tuple(row) for row in rows[max(keep - TAIL, 0):keep]))
         new = exchange.turns[keep:]
     elif step.mode is Mode.NEW:
         keep, new = 0, exchange.turns
@@ -92,34 +125,40 @@ def _exchange_write(exchange: Exchange, terms: Counter[str]) -> None:
         keep, new = stored.count, exchange.turns[step.new_from:]
     messages = [*new, exchange.answer]
     counting = tokens.is_loaded()  # exact counts only where the tokenizer is loaded already
-    rows = []
+    created = connection.ops.adapt_datetimefield_value(exchange.created_at)
+    rows, digests = [], []
     for offset, message in enumerate(messages):
         payload = clean(orjson.dumps(message).decode())
-        rows.append(Message(
-            conversation=conversation, position=keep + offset, role=str(message.get("role", ""))[:16],
-            payload=payload, size=len(payload.encode()),
-            tokens=tokens.count_message_tokens([message]) - tokens.REPLY_PRIMING if counting else None,
-            digest=message_digest(message), request_id=exchange.request_id, created_at=exchange.created_at,
-        ))
-    Message.objects.bulk_create(rows)
-    state = appended(stored, [(row.digest, exchange.request_id) for row in rows], keep=keep)
-    conversation.message_count = state.count
-    conversation.first_digest = state.first
-    conversation.tail = [list(pair) for pair in state.tail]
-    conversation.updated_at = max(conversation.updated_at, exchange.created_at)
-    if not conversation.title:
-        conversation.title = next((clean(task_text(m))[:TITLE_CHARS] for m in messages
-                                   if m.get("role") == "user" and task_text(m)), "")
-    if conversation.similar_ids is None and exchange.similar_ids is not None:
-        conversation.similar_ids = list(exchange.similar_ids)
-    conversation.save(update_fields=["message_count", "first_digest", "tail", "updated_at", "title", "similar_ids"])
-    _interactions_write(conversation, exchange, messages, terms)
+        digest = message_digest(message)
+        digests.append(digest)
+        rows.append((conversation.id, keep + offset, str(message.get("role", ""))[:16], payload,
+                     len(payload.encode()),
+                     tokens.count_message_tokens([message]) - tokens.REPLY_PRIMING if counting else None,
+                     digest, exchange.request_id, created))
+    cursor.executemany(
+        f"INSERT INTO {MESSAGE} (conversation_id, position, role, payload, size, tokens, digest, request_id, "
+        f"created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+    state = appended(stored, [(digest, exchange.request_id) for digest in digests], keep=keep)
+    title = conversation.title or next(
+        (clean(task_text(m))[:TITLE_CHARS] for m in messages if m.get("role") == "user" and task_text(m)), "")
+    similar_ids = conversation.similar_ids
+    if similar_ids is None and exchange.similar_ids is not None:
+        similar_ids = list(exchange.similar_ids)
+    cursor.execute(
+        f"UPDATE {CONVERSATION} SET message_count = %s, first_digest = %s, tail = %s, updated_at = %s, title = %s, "
+        f"similar_ids = %s WHERE id = %s",
+        [state.count, state.first, connection.ops.adapt_json_value([list(pair) for pair in state.tail], None),
+         connection.ops.adapt_datetimefield_value(max(conversation.updated_at, exchange.created_at)), title,
+         None if similar_ids is None else connection.ops.adapt_json_value(similar_ids, None), conversation.id],
+    )
+    _interactions_write(cursor, conversation.id, exchange, messages, terms)
 
 
-def _interactions_write(conversation: Conversation, exchange: Exchange, messages: list[dict],
+def _interactions_write(cursor: Any, conversation: int, exchange: Exchange, messages: list[dict],
                         terms: Counter[str]) -> None:
     """A user turn with words of its own starts an interaction; what answers it is its answer. Answers to
     tool results (an agent's loop) join the interaction of the task they belong to."""
+    key = exchange.key
     groups: list[tuple[str, list[str]]] = []
     carry: list[str] = []
     for message in messages:
@@ -129,32 +168,35 @@ def _interactions_write(conversation: Conversation, exchange: Exchange, messages
         elif role == "assistant" and (text := message_text(message)):
             (groups[-1][1] if groups else carry).append(text)
     if carry:
-        _interaction_extend(conversation, carry, terms)
-    for prompt, answers in groups:
-        interaction = Interaction.objects.create(
-            conversation=conversation, api_key_prefix=conversation.api_key_prefix, profile=conversation.profile,
-            request_id=exchange.request_id, prompt=clean(prompt)[:INTERACTION_CHARS],
-            answer=clean("\n".join(answers))[:INTERACTION_CHARS], created_at=exchange.created_at,
-        )
-        terms.update(search.terms_of([interaction.prompt, interaction.answer]))
-        terms[SearchTerm.TOTAL_TERM] += 1
-
-
-def _interaction_extend(conversation: Conversation, answers: list[str], terms: Counter[str]) -> None:
-    latest = Interaction.objects.filter(conversation=conversation).order_by("-id").first()
-    if latest is None or len(latest.answer) >= INTERACTION_CHARS:
+        _interaction_extend(cursor, conversation, carry, terms)
+    if not groups:
         return
-    before = search.terms_of([latest.prompt, latest.answer])
-    latest.answer = clean("\n".join([latest.answer, *answers]).strip())[:INTERACTION_CHARS]
-    latest.save(update_fields=["answer"])
-    terms.update(search.terms_of([latest.prompt, latest.answer]) - before)
+    created = connection.ops.adapt_datetimefield_value(exchange.created_at)
+    rows = []
+    for prompt, answers in groups:
+        prompt, answer = clean(prompt)[:INTERACTION_CHARS], clean("\n".join(answers))[:INTERACTION_CHARS]
+        rows.append((conversation, key.api_key_prefix, key.profile, exchange.request_id, prompt, answer, created))
+        terms.update(search.terms_of([prompt, answer]))
+        terms[SearchTerm.TOTAL_TERM] += 1
+    cursor.executemany(
+        f"INSERT INTO {INTERACTION} (conversation_id, api_key_prefix, profile, request_id, prompt, answer, "
+        f"created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
 
 
-def _token_counts_write(item: TokenCounts) -> None:
-    table = connection.ops.quote_name(Message._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {table} SET tokens = %s WHERE id = %s",
-                           [(count, pk) for pk, count in item.counts])
+def _interaction_extend(cursor: Any, conversation: int, answers: list[str], terms: Counter[str]) -> None:
+    cursor.execute(f"SELECT id, prompt, answer FROM {INTERACTION} WHERE conversation_id = %s ORDER BY id DESC "
+                   f"LIMIT 1", [conversation])
+    latest = cursor.fetchone()
+    if latest is None or len(latest[2]) >= INTERACTION_CHARS:
+        return
+    pk, prompt, answer = latest
+    extended = clean("\n".join([answer, *answers]).strip())[:INTERACTION_CHARS]
+    cursor.execute(f"UPDATE {INTERACTION} SET answer = %s WHERE id = %s", [extended, pk])
+    terms.update(search.terms_of([prompt, extended]) - search.terms_of([prompt, answer]))
+
+
+def _token_counts_write(cursor: Any, item: TokenCounts) -> None:
+    cursor.executemany(f"UPDATE {MESSAGE} SET tokens = %s WHERE id = %s", [(count, pk) for pk, count in item.counts])
 
 
 @dataclass(slots=True)
