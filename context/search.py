@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from context.text import search_terms
+from context.text import search_term_set, words
 
 TABLE = "context_interaction"
 QUERY_CHARS = 4000  # of the request's task text, searched
@@ -81,7 +81,7 @@ def coverage(query: Query, text: str) -> float:
     """The idf-weighted share of the query's terms that occur in `text` (0..1)."""
     if not query.terms:
         return 0.0
-    present = set(search_terms(text, stopwords=False))
+    present = set(words(text))
     found = sum(weight for term, weight in zip(query.terms, query.weights, strict=True) if term in present)
     return found / query.total_weight
 
@@ -151,9 +151,19 @@ def term_counts_add(changes: Mapping[str, int]) -> None:
         cursor.executemany(sql, rows)
 
 
+def term_counts(terms: Sequence[str]) -> dict[str, int]:
+    """How many interactions each of `terms` occurs in (terms in none are left out)."""
+    if not terms:
+        return {}
+    placeholders = ", ".join(["%s"] * len(terms))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT term, docs FROM context_searchterm WHERE term IN ({placeholders})", list(terms))
+        return dict(cursor.fetchall())
+
+
 def terms_of(texts: Iterable[str]) -> set[str]:
     """The distinct terms an interaction is counted under."""
     terms: set[str] = set()
     for text in texts:
-        terms.update(search_terms(text))
+        terms.update(search_term_set(text))
     return terms

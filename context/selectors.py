@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from context import search
 from context.budget import HistoryMessage
@@ -26,6 +26,14 @@ from core.versions import version_token
 CONFIG_VERSION_KEY = "context"
 
 history_cache = HistoryCache(settings.CONTEXT_HISTORY_CACHE_BYTES)
+
+CONVERSATION_ROW = (f"SELECT id, message_count, first_digest, tail, similar_ids FROM {Conversation._meta.db_table} "
+                    "WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s")
+
+
+def _json(value: object) -> object:
+    """A JSON column as a plain cursor reads it: text on both databases (Django loads jsonb as text)."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def policies_build() -> Policies:
@@ -95,17 +103,14 @@ def conversation_read(
     the row's tail already lists.
     """
     close_old_connections()
-    row = (
-        Conversation.objects.filter(
-            api_key_prefix=key.api_key_prefix, profile=key.profile, conversation_id=key.conversation_id
-        )
-        .values_list("id", "message_count", "first_digest", "tail", "similar_ids")
-        .first()
-    )
+    with connection.cursor() as cursor:  # plain SQL: the ORM's query building cost more than the query
+        cursor.execute(CONVERSATION_ROW, list(key))
+        row = cursor.fetchone()
     conversation, stored, pinned = None, Stored(), None
     if row is not None:
         conversation, count, first, tail, pinned = row
-        stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in tail))
+        stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in _json(tail)))
+        pinned = _json(pinned)
     virtual = Virtual.of(stored)
     for exchange in pending:
         if exchange.seq <= committed or exchange.request_id in stored.request_ids:
@@ -169,7 +174,7 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
     candidates = search_terms(ask.query[: search.QUERY_CHARS], limit=search.QUERY_TERMS)
     if not candidates:
         return []
-    docs = dict(SearchTerm.objects.filter(term__in=[*candidates, SearchTerm.TOTAL_TERM]).values_list("term", "docs"))
+    docs = search.term_counts([*candidates, SearchTerm.TOTAL_TERM])
     total = docs.pop(SearchTerm.TOTAL_TERM, 0)
     query = search.choose_terms(candidates, docs, total, max_matches=ask.max_matches)
     if not query.terms:

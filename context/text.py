@@ -147,6 +147,18 @@ def search_terms(text: str, *, limit: int | None = None, stopwords: bool = True)
     return list(seen)
 
 
+def search_term_set(text: str) -> set[str]:
+    """`set(search_terms(text))`, computed faster (the writer counts every stored interaction's terms)."""
+    return {term for term in set(_WORD.findall(text.lower()))
+            if MIN_TERM <= len(term) <= MAX_TERM and term not in STOPWORDS}
+
+
+def words(text: str) -> list[str]:
+    """Every index term of `text`, repeats and stopwords included, unfiltered by length: enough to tell
+    whether a term occurs, at a fraction of `search_terms`' cost."""
+    return _WORD.findall(text.lower())
+
+
 def clean(text: str) -> str:
     """Text safe for any database column: PostgreSQL refuses NUL characters."""
     return text.replace("\x00", "") if "\x00" in text else text
