@@ -459,9 +459,17 @@ def render_prompts(report: dict) -> list[str]:
             lines.append(f"| {section} | {case} | {r['p50_ms']} | {r['p99_ms']} |")
     e = report.get("enrichment")
     for case, r in (e or {}).get("per request", {}).items():
+        if "p50_ms" not in r:
+            continue
         lines.append(f"| enrichment | {case}: latest turn of a {e['conversation_messages']}-message conversation, "
                      f"{e['interactions']:,} interactions ({e['database']}) | {r['p50_ms']} (CPU {r['cpu_p50_ms']}) "
                      f"| {r['p99_ms']} (CPU {r['cpu_p99_ms']}) |")
+    cold = (e or {}).get("per request", {}).get("cold (not in the percentiles)")
+    if cold:
+        lines.append("")
+        lines.append(f"Cold, once per process and conversation (not in the percentiles): the first read of the "
+                     f"conversation {cold['first read of the conversation_ms']} ms, of each other question "
+                     f"{cold['first read of each other question_ms']} ms.")
     lines.append("")
     return lines
 
