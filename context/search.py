@@ -112,9 +112,12 @@ def _scope_sql(scope: Scope, alias: str, exclude_conversation: int | None) -> tu
 def _search_sqlite(query: Query, scope: Scope, exclude: int | None, limit: int) -> list[tuple]:
     match = " OR ".join(f'"{term}"' for term in query.terms)  # terms are letters and digits only
     where, params = _scope_sql(scope, "i", exclude)
+    # Ranked on ids alone, texts read for the few kept: sorting whole rows copied every match's prompt and
+    # answer (kilobytes each) into the sorter.
     sql = (
-        f"SELECT i.id, i.prompt, i.answer, i.created_at FROM {TABLE}_fts f JOIN {TABLE} i ON i.id = f.rowid "
-        f"WHERE {TABLE}_fts MATCH %s{where} ORDER BY bm25({TABLE}_fts), i.id DESC LIMIT %s"
+        f"SELECT i.id, i.prompt, i.answer, i.created_at FROM (SELECT f.rowid AS id, bm25({TABLE}_fts) AS score "
+        f"FROM {TABLE}_fts f JOIN {TABLE} i ON i.id = f.rowid WHERE {TABLE}_fts MATCH %s{where} "
+        f"ORDER BY score, f.rowid DESC LIMIT %s) top JOIN {TABLE} i ON i.id = top.id ORDER BY top.score, top.id DESC"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [match, *params, limit])
