@@ -43,8 +43,13 @@ VARIANTS = 256
 MAX_TOKENS = 8192
 STRATEGY_MARK = '<gateway-strategy role="'
 SIMILAR_MARK = '<gateway-context kind="similar-interactions">'
-FEATURE_HEADERS = ("x-gateway-role", "x-gateway-role-source", "x-gateway-strategy", "x-gateway-context")
+FEATURE_HEADERS = ("x-gateway-role", "x-gateway-role-source", "x-gateway-role-sticky", "x-gateway-strategy",
+                   "x-gateway-context")
 TARGET_MS = 1.0
+TURNS = 8  # requests of one task in the agent-loop variant: its first, then seven later turns
+LOOP_VARIANTS = 32
+LOOP_PREFIX = "bench-loop-"
+CONTINUE = "ok, continue"
 SIMILAR_SHARE_MIN = 0.5  # below it, the timed featured requests mostly ran without a context block: fail
 
 _APPS = (("billing", "invoices"), ("orders", "cart"), ("inventory", "stock"), ("shipping", "rates"),
@@ -105,6 +110,30 @@ def messages(i: int, system: str, reminder: str) -> list[dict]:
         {"role": "system", "content": system},
         {"role": "user", "content": [{"type": "text", "text": reminder}, {"type": "text", "text": task(i)}]},
     ]
+
+
+def loop_messages(i: int, turn: int, system: str) -> list[dict]:
+    """Request `turn` (0-based) of an agent task: the whole conversation so far, as coding agents send it: the
+    task, then for each earlier request the answer it got (the loopback upstream's deterministic reply, resent
+    unchanged) and the user's nudge to go on."""
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": task(i)}]
+    last = task(i)
+    for _ in range(turn):
+        messages += [{"role": "assistant", "content": f"mock reply to: {last}"}, {"role": "user", "content": CONTINUE}]
+        last = CONTINUE
+    return messages
+
+
+def loop_requests(host: str, port: int, path: str, model: str, headers: dict[str, str]) -> loadgen.Numbered:
+    """TURNS requests in a row per conversation (its id: the request number // TURNS), LOOP_VARIANTS tasks."""
+    system, _ = agent_prompt()
+    headers = {**headers, CONVERSATION_HEADER: LOOP_PREFIX + SLOT.decode()}
+    templates = [
+        loadgen.build_request(host, port, path, model, stream=False, messages=loop_messages(i, turn, system),
+                              extra_body={"max_tokens": MAX_TOKENS}, extra_headers=headers)
+        for i in range(LOOP_VARIANTS) for turn in range(TURNS)
+    ]
+    return loadgen.Numbered(templates, SLOT, group=TURNS)
 
 
 def requests(host: str, port: int, path: str, model: str, headers: dict[str, str], *,
@@ -220,6 +249,46 @@ async def verify(host: str, gateway_port: int, upstream_port: int, featured: loa
     return {"featured": featured_report, "plain": plain_report}
 
 
+async def verify_loop(host: str, gateway_port: int, upstream_port: int, loop: loadgen.Numbered) -> dict:
+    """One whole task of the agent-loop variant, a request at a time: each later turn must find the conversation
+    as stored (the client resends exactly the answers it got, so nothing is rewritten), keep the task's role
+    without detecting again, carry the strategy block and the block pinned by the first request, and reach the
+    upstream with only the gateway's additions. Returns what was seen; raises FeatureCheckFailed."""
+    seen: list[tuple[dict, dict, dict]] = []
+    for turn in range(TURNS):
+        request = loop.take()
+        resp = await loadgen.one_request(host, gateway_port, request, timeout=30.0)
+        if resp.status != 200:
+            raise FeatureCheckFailed(f"agent-loop request: {resp.status} {resp.body[:300]!r}")
+        sent = _body(request)
+        answer = json.loads(resp.body)["choices"][0]["message"]["content"]
+        if turn + 1 < TURNS:
+            expected = loop_messages(0, turn + 1, "")[2 * turn + 2]["content"]
+            if answer != expected:
+                raise FeatureCheckFailed(f"the next turn would not resend the answer it got: {answer[:80]!r} "
+                                         f"vs {expected[:80]!r}")
+        seen.append((sent, resp.headers, {}))
+    delivered = await _upstream_log(host, upstream_port, TURNS)
+    report = []
+    blocks = set()
+    for turn, ((sent, headers, _), body) in enumerate(zip(seen, delivered, strict=True)):
+        if not headers.get("x-gateway-strategy") or headers["x-gateway-strategy"].startswith("off"):
+            raise FeatureCheckFailed(f"agent-loop turn {turn} without the strategy block: {headers}")
+        if turn and headers.get("x-gateway-role-sticky") != "true":
+            raise FeatureCheckFailed(f"agent-loop turn {turn} detected its role again: {headers}")
+        context = headers.get("x-gateway-context") or ""
+        if not context.startswith("history=0/"):
+            raise FeatureCheckFailed(f"agent-loop turn {turn} was offered stored history: {context!r} (the client "
+                                     f"sends the whole conversation)")
+        systems = _system_texts(body)
+        blocks.add(next((text for text in systems if SIMILAR_MARK in text), ""))
+        report.append({"role": headers.get("x-gateway-role"), "sticky": headers.get("x-gateway-role-sticky"),
+                       "context": context, "added_messages": _added(sent, body)})
+    if len(blocks) != 1:
+        raise FeatureCheckFailed("the later turns of the task did not keep the first request's similar block")
+    return {"agent_turn": report}
+
+
 # -- after the rounds -----------------------------------------------------------------------------------------
 
 
@@ -228,7 +297,7 @@ def _share(counts: dict[str, int], ok) -> float | None:
     return round(sum(c for value, c in counts.items() if ok(value)) / total, 4) if total else None
 
 
-def timed_checks(featured: dict, plain: dict) -> dict:
+def timed_checks(featured: dict, plain: dict, agent_turn: dict | None = None) -> dict:
     """What the timed requests' headers say (tallied by the load generator); raises FeatureCheckFailed when
     a featured one missed the strategy or the role, a plain one had any of it, or most featured ones ran
     without a similar-interactions block."""
@@ -242,6 +311,15 @@ def timed_checks(featured: dict, plain: dict) -> dict:
         "featured_role_sources": f_counts.get("x-gateway-role-source", {}),
         "plain_with_any_feature_header": max((_share(p_counts.get(name, {}), bool) or 0.0) for name in FEATURE_HEADERS),
     }
+    if agent_turn is not None:
+        a_counts = agent_turn.get("header_counts", {})
+        checks["agent_turn_with_strategy"] = _share(a_counts.get("x-gateway-strategy", {}),
+                                                    lambda v: bool(v) and not v.startswith("off"))
+        checks["agent_turn_sticky"] = _share(a_counts.get("x-gateway-role-sticky", {}), lambda v: v == "true")
+        checks["agent_turn_offered_history"] = _share(a_counts.get("x-gateway-context", {}),
+                                                      lambda v: not v.startswith("history=0/"))
+        if checks["agent_turn_with_strategy"] != 1.0 or checks["agent_turn_offered_history"]:
+            raise FeatureCheckFailed(f"timed agent-loop turns without the strategy or with history: {checks}")
     if checks["featured_with_strategy"] != 1.0 or checks["featured_with_role"] != 1.0:
         raise FeatureCheckFailed(f"timed featured requests without the strategy or the role: {checks}")
     if checks["plain_with_any_feature_header"]:
@@ -255,9 +333,10 @@ def _sub(a, b, digits: int = 3):
     return None if a is None or b is None else round(a - b, digits)
 
 
-def cost(entry: dict) -> dict:
-    """Featured minus plain: latency percentiles, CPU per request, the gateway's own overhead header."""
-    f, p = entry["targets"]["featured"], entry["targets"]["plain"]
+def cost(entry: dict, variant: str = "featured") -> dict:
+    """`variant` (featured, agent_turn) minus plain: latency percentiles, CPU per request, the gateway's own
+    overhead header."""
+    f, p = entry["targets"][variant], entry["targets"]["plain"]
     fo, po = f.get("gateway_overhead_header_ms") or {}, p.get("gateway_overhead_header_ms") or {}
     out = {
         "p50_ms": _sub(f.get("p50_ms"), p.get("p50_ms")),
@@ -278,7 +357,8 @@ def cost(entry: dict) -> dict:
     else:
         judgement = "NOT met"
     out["judgement"] = judgement
-    out["verdict"] = (f"feature cost at c=1: {_signed(p50)} ms p50 / {_signed(p99)} ms p99 "
+    what = "a new task's first request" if variant == "featured" else "a later turn of an agent's task"
+    out["verdict"] = (f"feature cost at c=1, {what}: {_signed(p50)} ms p50 / {_signed(p99)} ms p99 "
                       f"(target ≤ {TARGET_MS:g} ms) — {judgement}")
     return out
 
@@ -294,18 +374,22 @@ def _f(value, digits: int = 2) -> str:
 def render(section: dict) -> list[str]:
     """The markdown section of the feature case."""
     entry, c = section, section["cost"]
+    turn_cost = section.get("cost_agent_turn")
     t = entry["targets"]
     lines = ["", "## Feature cost at c=1: role detection, strategy block, conversation context", "",
              "Same gateway process, interleaved rounds, non-streaming. *featured*: `model: \"auto\"`, a coding "
              "agent's request (Claude Code's system prompt, a debugging question with a traceback), a new "
              "`X-Conversation-Id` per request (detection, strategy block, similar-interactions search and block, "
-             "exchange saved); *plain*: the same messages for `bench-model`, no conversation id; *direct*: the "
-             "same messages to the upstream. Gateway CPU includes its work after each slice's last response "
+             "exchange saved); *agent_turn*: the requests of an agent's task, eight per conversation, each sending "
+             "the whole conversation so far (the task, the answers it got, \"ok, continue\"): the first searches "
+             "and pins its block, the later ones keep the role (sticky), store only what is new and reuse the "
+             "block; *plain*: the same messages as *featured* for `bench-model`, no conversation id; *direct*: "
+             "the same messages to the upstream. Gateway CPU includes its work after each slice's last response "
              "(the batched saves).", "",
              "| variant | req/s | p50 | p99 | mean | +p50 | +p99 | +mean | errors | gateway CPU ms/req "
              "| X-Gateway-Overhead-Ms p50 / p99 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in ("direct", "plain", "featured"):
+    for name in ("direct", "plain", "featured", "agent_turn"):
         s = t.get(name)
         if s is None:
             continue
@@ -321,13 +405,22 @@ def render(section: dict) -> list[str]:
         f"| – | – | – | – | {_signed(c['cpu_ms_per_request'])} "
         f"| {_signed(c['overhead_header_p50_ms'])} / {_signed(c['overhead_header_p99_ms'])} |"
     )
+    if turn_cost:
+        lines.append(
+            f"| **agent_turn − plain** | – | {_signed(turn_cost['p50_ms'])} | {_signed(turn_cost['p99_ms'])} "
+            f"| {_signed(turn_cost['mean_ms'])} | – | – | – | – | {_signed(turn_cost['cpu_ms_per_request'])} "
+            f"| {_signed(turn_cost['overhead_header_p50_ms'])} / {_signed(turn_cost['overhead_header_p99_ms'])} |"
+        )
     checks = entry.get("timed_checks", {})
     fp = entry.get("foreign_pct") or {}
-    lines += ["", f"**{c['verdict']}**", "",
+    lines += ["", f"**{c['verdict']}**", *([f"**{turn_cost['verdict']}**"] if turn_cost else []), "",
               f"Timed featured requests: strategy block {_pct(checks.get('featured_with_strategy'))}, detected role "
               f"{_pct(checks.get('featured_with_role'))} ({checks.get('featured_roles')}, by "
               f"{checks.get('featured_role_sources')}), similar-interactions block "
-              f"{_pct(checks.get('featured_with_similar_block'))}; plain requests with any of it: "
+              f"{_pct(checks.get('featured_with_similar_block'))}; agent-loop turns with the strategy block "
+              f"{_pct(checks.get('agent_turn_with_strategy'))}, with a kept (sticky) role "
+              f"{_pct(checks.get('agent_turn_sticky'))}, offered stored history "
+              f"{_pct(checks.get('agent_turn_offered_history'))}; plain requests with any of it: "
               f"{_pct(checks.get('plain_with_any_feature_header'))}. Interactions in the store at the end: "
               f"{entry.get('store_interactions_at_end', '–')}. Foreign load during the case: server core "
               f"{_f(fp.get('server_core'), 1)}%, client core {_f(fp.get('client_core'), 1)}%."]

@@ -73,15 +73,15 @@ def build_request(
 
 class Numbered:
     """Pre-built requests that differ from one request to the next: the n-th request taken (`take`) is
-    `templates[n % len(templates)]` with every copy of `placeholder` replaced by n in decimal, zero-padded to
-    the placeholder's width, so each request keeps its template's length (Content-Length stays right). n counts
-    on across runs (one object, one sequence: numbers are never reused). Without a placeholder the templates
-    are just sent in turn. Raises ValueError for a template without the placeholder, OverflowError once n no
-    longer fits the width."""
+    `templates[n % len(templates)]` with every copy of `placeholder` replaced by n (n // `group`) in decimal,
+    zero-padded to the placeholder's width, so each request keeps its template's length (Content-Length stays
+    right). n counts on across runs (one object, one sequence: numbers are never reused). Without a
+    placeholder the templates are just sent in turn. Raises ValueError for a template without the
+    placeholder, OverflowError once n no longer fits the width."""
 
-    __slots__ = ("_parts", "_width", "_limit", "_counter")
+    __slots__ = ("_parts", "_width", "_limit", "_counter", "_group")
 
-    def __init__(self, templates: Sequence[bytes], placeholder: bytes | None = None) -> None:
+    def __init__(self, templates: Sequence[bytes], placeholder: bytes | None = None, *, group: int = 1) -> None:
         if not templates:
             raise ValueError("no templates")
         if placeholder is not None:
@@ -92,6 +92,7 @@ class Numbered:
         self._width = len(placeholder) if placeholder else 0
         self._limit = 10**self._width
         self._counter = itertools.count()
+        self._group = group  # the placeholder gets n // group: `group` requests in a row share a number
 
     def take(self) -> bytes:
         n = next(self._counter)
@@ -100,7 +101,7 @@ class Numbered:
             return parts[0]
         if n >= self._limit:
             raise OverflowError(f"request number {n} does not fit {self._width} digits")
-        return (b"%0*d" % (self._width, n)).join(parts)
+        return (b"%0*d" % (self._width, n // self._group)).join(parts)
 
 
 @dataclass(slots=True)

@@ -845,20 +845,27 @@ class Bench:
         featured = requests(gateway, "auto", True)
         plain = requests(gateway, GATEWAY_MODEL, False)
         seen = await feature_case.verify(HOST, gateway.port, direct.port, featured, plain)
-        gateway.sent += len(seen["featured"]) + len(seen["plain"])
-        log(f"{FEATURE_CASE.name}: checked: featured {seen['featured'][-1]}; plain adds nothing")
+        agent_turn = feature_case.loop_requests(HOST, gateway.port, CHAT_PATH, "auto", gateway.headers)
+        seen.update(await feature_case.verify_loop(HOST, gateway.port, direct.port, agent_turn))
+        gateway.sent += len(seen["featured"]) + len(seen["plain"]) + len(seen["agent_turn"])
+        log(f"{FEATURE_CASE.name}: checked: featured {seen['featured'][-1]}; agent turn {seen['agent_turn'][-1]}; "
+            f"plain adds nothing")
         slots = {
             "direct": Slot(direct, requests(direct, UPSTREAM_MODEL, False)),
             "plain": Slot(gateway, plain),
             "featured": Slot(gateway, featured),
+            "agent_turn": Slot(gateway, agent_turn),
         }
         entry = {"name": FEATURE_CASE.name, "stream": False, "concurrency": 1, "start_up_check": seen}
         entry.update(await self.interleave(FEATURE_CASE, slots, tally=feature_case.FEATURE_HEADERS, bill_tail=True))
-        entry["timed_checks"] = feature_case.timed_checks(entry["targets"]["featured"], entry["targets"]["plain"])
+        entry["timed_checks"] = feature_case.timed_checks(entry["targets"]["featured"], entry["targets"]["plain"],
+                                                          entry["targets"]["agent_turn"])
         entry["store_interactions_at_end"] = count_rows(gateway.db, "context_interaction")
         entry["cost"] = feature_case.cost(entry)
+        entry["cost_agent_turn"] = feature_case.cost(entry, "agent_turn")
         self.brief(FEATURE_CASE.name, entry, {}, t_case)
         log(entry["cost"]["verdict"])
+        log(entry["cost_agent_turn"]["verdict"])
         return entry
 
     async def sweep(self) -> dict:

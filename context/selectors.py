@@ -198,8 +198,11 @@ def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.
     (right after a bulk load) would otherwise walk the scope index over every interaction of the key."""
     if not ids:
         return []
-    rows = Interaction.objects.filter(pk__in=list(ids)).order_by().values_list(
-        "id", "prompt", "answer", "created_at", "api_key_prefix", "profile")
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, prompt, answer, created_at, api_key_prefix, profile FROM "
+                       f"{Interaction._meta.db_table} WHERE id IN ({placeholders})", list(ids))
+        rows = cursor.fetchall()
     found = {
         pk: (prompt, answer, created_at)
         for pk, prompt, answer, created_at, key, profile in rows
