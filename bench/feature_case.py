@@ -2,7 +2,7 @@
 a request at c=1, against the same gateway process without them, in the same run (issue 13: "with everything
 on and no LLM rewriting, the added latency at c=1 stays within 1 ms of the gateway without this feature").
 
-Three variants, non-streaming, one worker, interleaved in rounds like the other cases:
+Four variants, non-streaming, one worker, interleaved in rounds like the other cases:
 
 - `featured`: a coding agent's request for `model: "auto"` with an `X-Conversation-Id` that is new for every
   request: Claude Code's recorded system prompt and `<system-reminder>` (tests/fixtures/agents), then a
@@ -10,6 +10,9 @@ Three variants, non-streaming, one worker, interleaved in rounds like the other 
   detected, the role's strategy block is added (`rewrite`), `enrich` looks up the stored conversation and
   searches the similar past interactions (the store fills with the case's own earlier exchanges), `fit_body`
   places the block, and the exchange is saved after the response.
+- `agent_turn`: an agent's task, TURNS requests per conversation, each the whole conversation so far (the
+  answers it got resent unchanged, then "ok, continue"): the first like `featured`, the later ones with the
+  role kept (sticky), only what is new stored, and the first request's similar block reused (no search).
 - `plain`: the same messages for the named model `bench-model`, without a conversation id: no detection (a
   named model stays `general`), no strategy block (`rewrite` leaves a named model's request as the client sent
   it, so no `X-Gateway-Optimize: off` is needed), no context read, no save. What every request pays anyway
