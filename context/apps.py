@@ -10,7 +10,15 @@ class ContextConfig(AppConfig):
         from core import lifecycle
 
         signals.connect()
+        lifecycle.on_startup(_start_writer)
         lifecycle.on_shutdown(_flush_exchanges, stage=lifecycle.FLUSH)
+
+
+def _start_writer() -> None:
+    """In the background, it first saves the exchanges killed processes left in their journals."""
+    from context.state import recorder
+
+    recorder.start()
 
 
 async def _flush_exchanges() -> None:

@@ -35,6 +35,7 @@ class Exchange:
     answer: dict
     similar_ids: tuple[int, ...] | None = None  # to pin on the conversation, when it has none yet
     seq: int = 0
+    replayed: bool = False  # read back from a dead process's journal: it may be stored already
     _digests: dict[int, str] = field(default_factory=dict)
 
     @property

@@ -109,7 +109,8 @@ def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
 def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> None:
     conversation = _conversation_locked(cursor, exchange)
     stored = conversation.stored
-    if exchange.request_id in stored.request_ids:
+    if exchange.request_id in stored.request_ids or (exchange.replayed and _stored_before(cursor, conversation.id,
+                                                                                          exchange.request_id)):
         return
     step = plan(stored, exchange.digest_at, len(exchange.turns))
     if step.mode is Mode.DIVERGED:
@@ -154,6 +155,14 @@ def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> Non
          None if similar_ids is None else connection.ops.adapt_json_value(similar_ids, None), conversation.id],
     )
     _interactions_write(cursor, conversation.id, exchange, messages, terms)
+
+
+def _stored_before(cursor: Any, conversation: int, request_id: str) -> bool:
+    """Whether the exchange's messages are in the conversation (a journal replay of an exchange whose batch
+    was committed just before its process died, since pushed out of the conversation's tail)."""
+    cursor.execute(f"SELECT 1 FROM {MESSAGE} WHERE conversation_id = %s AND request_id = %s LIMIT 1",
+                   [conversation, request_id])
+    return cursor.fetchone() is not None
 
 
 def _interactions_write(cursor: Any, conversation: int, exchange: Exchange, messages: list[dict],

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from django.conf import settings
 
+from context.journal import EXCHANGES
 from context.pending import Pending
 from context.policy import Policies
 from context.selectors import policies_build, policies_token
 from context.services import context_batch_write
 from core.snapshots import SnapshotHolder
+from usage.journal import Journal
 from usage.recorder import UsageRecorder
+from usage.state import journal_directory
 
 policy_snapshot: SnapshotHolder[Policies] = SnapshotHolder(
     policies_build, policies_token, settings.ROUTING_REFRESH_SECONDS, name="context"
@@ -45,8 +49,13 @@ def _write(items: Sequence[object]) -> int:
     return written
 
 
-# The usage rows' batched writer, reused without a journal: an exchange lost to a killed process is one
-# turn of history, not a billing record. A batch that fails stays buffered for the next flush.
+def _journal_directory() -> Path:
+    return journal_directory() / "context"  # beside the usage rows' segments of the same database
+
+
+# The usage rows' batched writer and journal, reused: a batch that fails stays buffered for the next flush,
+# and exchanges a killed process had not saved are replayed by the next one (USAGE_JOURNAL_DIR=off: none).
 recorder = UsageRecorder(
-    _write, flush_interval=settings.CONTEXT_SAVE_FLUSH_INTERVAL, batch_size=settings.CONTEXT_SAVE_BATCH_SIZE
+    _write, flush_interval=settings.CONTEXT_SAVE_FLUSH_INTERVAL, batch_size=settings.CONTEXT_SAVE_BATCH_SIZE,
+    journal=Journal(_journal_directory, codec=EXCHANGES) if settings.USAGE_JOURNAL_DIR is not None else None,
 )

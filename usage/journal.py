@@ -1,4 +1,5 @@
-"""A write-ahead journal for usage events, so a process killed outright (SIGKILL, OOM) loses no row.
+"""A write-ahead journal for usage events, so a process killed outright (SIGKILL, OOM) loses no row; the
+same journal, with another `Codec`, keeps the conversation exchanges waiting to be saved (context.state).
 
 Format: JSON lines. The first line of a segment names the fields,
 `{"usage_journal": 1, "fields": ["created_at", "request_id", ...]}`; every other line is one event,
@@ -14,7 +15,8 @@ shutdown every fully committed segment goes. A segment is created under a hidden
 then renamed, so nobody can take the lock of a live segment in between.
 
 Replay: a segment whose lock another process can take has lost its owner. Its events are written
-again (the write is idempotent by request id), then it is deleted. A torn or garbled line (a write
+again (the write is idempotent by request id), then it is deleted. Each kind of item has a directory of its
+own. A torn or garbled line (a write
 cut short) is skipped and counted. Keep one journal directory per database: events replay into
 whichever database the replaying process uses.
 """
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -45,26 +48,54 @@ SEGMENT_BYTES = 1 << 20  # ~1,500 events: also the most a replay writes again ne
 RETRY_AFTER_SECONDS = 30.0  # after an I/O error the journal is off this long, then tried again
 REPLAY_BATCH = 500
 STALE_HIDDEN_SECONDS = 60.0
-FIELDS = tuple(field.name for field in fields(UsageEvent))
-HEADER = orjson.dumps({"usage_journal": 1, "fields": FIELDS}, option=orjson.OPT_APPEND_NEWLINE)
-Write = Callable[[Sequence[UsageEvent]], int]
 
-_values = operator.attrgetter(*FIELDS)
+@dataclass(frozen=True)
+class Codec:
+    """How one kind of item becomes a journal line and back: `values` gives the item's field values in the
+    order of `fields` (None: this item is not journaled), `build` makes the item from a name -> value map.
+    The first line of a segment names the fields, so segments written by an older version stay readable."""
+
+    kind: str  # the header's key, e.g. "usage_journal"
+    fields: tuple[str, ...]
+    values: Callable[[Any], Sequence[Any] | None]
+    build: Callable[[dict[str, Any]], Any]
+
+    @property
+    def header(self) -> bytes:
+        return orjson.dumps({self.kind: 1, "fields": self.fields}, option=orjson.OPT_APPEND_NEWLINE)
+
+    def encode(self, item: Any) -> bytes | None:
+        values = self.values(item)
+        return None if values is None else orjson.dumps(values, option=orjson.OPT_APPEND_NEWLINE)
+
+    def decode(self, line: bytes, names: Sequence[str] | None = None) -> Any:
+        """Raises ValueError (or TypeError, KeyError) when the line is not one whole item."""
+        names = self.fields if names is None else names
+        values = orjson.loads(line)
+        if not isinstance(values, list) or len(values) != len(names):
+            raise ValueError("not an item line")
+        return self.build(dict(zip(names, values, strict=True)))
+
+
+def _usage_event(data: dict[str, Any]) -> UsageEvent:
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    known = UsageEvent.__dataclass_fields__
+    return UsageEvent(**{name: value for name, value in data.items() if name in known})
+
+
+FIELDS = tuple(field.name for field in fields(UsageEvent))
+USAGE = Codec("usage_journal", FIELDS, operator.attrgetter(*FIELDS), _usage_event)
+HEADER = USAGE.header
+Write = Callable[[Sequence[Any]], int]
 
 
 def encode(event: UsageEvent) -> bytes:
-    return orjson.dumps(_values(event), option=orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(USAGE.values(event), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def decode(line: bytes, names: Sequence[str] = FIELDS) -> UsageEvent:
     """Raises ValueError (or TypeError, KeyError) when the line is not one whole event."""
-    values = orjson.loads(line)
-    if not isinstance(values, list) or len(values) != len(names):
-        raise ValueError("not an event line")
-    data = dict(zip(names, values, strict=True))
-    data["created_at"] = datetime.fromisoformat(data["created_at"])
-    known = UsageEvent.__dataclass_fields__
-    return UsageEvent(**{name: value for name, value in data.items() if name in known})
+    return USAGE.decode(line, names)
 
 
 @dataclass(eq=False, slots=True)
@@ -83,10 +114,12 @@ class ReplayResult:
     skipped_lines: int = 0
 
 
-class UsageJournal:
+class Journal:
     """Thread-safe. `append` never raises: on an I/O error it logs once and is off for a while."""
 
-    def __init__(self, directory: Path | Callable[[], Path], *, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(self, directory: Path | Callable[[], Path], *, segment_bytes: int = SEGMENT_BYTES,
+                 codec: Codec = USAGE) -> None:
+        self._codec = codec
         self._directory_source = directory
         self._directory: Path | None = None
         self._segment_bytes = segment_bytes
@@ -112,16 +145,18 @@ class UsageJournal:
 
     # -- the hot path ---------------------------------------------------------------------------
 
-    def append(self, event: UsageEvent) -> Segment | None:
+    def append(self, event: Any) -> Segment | None:
         """Journal one event; returns its segment (pass it to `committed` later), None if not journaled."""
         if self._off_until:
             if time.monotonic() < self._off_until:
                 return None
             self._off_until = 0.0  # try again
         try:
-            line = encode(event)
-        except TypeError:  # orjson.JSONEncodeError: a value JSON cannot hold; the row is still buffered
-            logger.exception("usage event %s cannot be journaled", event.request_id)
+            line = self._codec.encode(event)
+        except TypeError:  # orjson.JSONEncodeError: a value JSON cannot hold; the item is still buffered
+            logger.exception("%s item %s cannot be journaled", self._codec.kind, getattr(event, "request_id", "?"))
+            return None
+        if line is None:  # an item this journal's codec leaves out
             return None
         with self._lock:
             try:
@@ -137,7 +172,7 @@ class UsageJournal:
                 return segment
             if self._failing:
                 self._failing = False
-                logger.info("usage journal in %s works again", self.directory)
+                logger.info("journal in %s works again", self.directory)
             if segment.size >= self._segment_bytes:
                 self._seal(segment)
             return segment
@@ -181,7 +216,8 @@ class UsageJournal:
             fd = os.open(hidden, flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.write(fd, HEADER) != len(HEADER):
+            header = self._codec.header
+            if os.write(fd, header) != len(header):
                 raise OSError(f"short write to {hidden}")
             path = directory / name
             os.rename(hidden, path)
@@ -189,7 +225,7 @@ class UsageJournal:
             os.close(fd)
             _unlink(hidden)
             raise
-        segment = self._active = self._segments[path] = Segment(path, fd, size=len(HEADER))
+        segment = self._active = self._segments[path] = Segment(path, fd, size=len(header))
         return segment
 
     def _seal(self, segment: Segment) -> None:
@@ -209,12 +245,12 @@ class UsageJournal:
             _unlink(segment.path)
             os.close(segment.fd)
         except OSError:
-            logger.exception("could not delete usage journal segment %s", segment.path)
+            logger.exception("could not delete journal segment %s", segment.path)
 
     def _fail(self, error: Exception) -> None:
         if not self._failing:
             logger.warning(
-                "usage journal in %s failed (%s): rows are only in memory until written; retrying every %.0f s",
+                "journal in %s failed (%s): items are only in memory until written; retrying every %.0f s",
                 self._directory or self._directory_source, error, RETRY_AFTER_SECONDS,
             )
         self._failing = True
@@ -259,7 +295,7 @@ class UsageJournal:
                 return None  # deleted by its owner, or by another replayer, since we listed it
             result = ReplayResult(segments=1)
             with os.fdopen(fd, "rb", closefd=False) as file:
-                for batch in _batches(_read_events(file, result), REPLAY_BATCH):
+                for batch in _batches(_read_events(file, result, self._codec), REPLAY_BATCH):
                     write(batch)
                     result.events += len(batch)
             _unlink(path)
@@ -281,15 +317,15 @@ class UsageJournal:
         return total
 
 
-def read_segment(path: Path) -> tuple[list[UsageEvent], int]:
+def read_segment(path: Path, codec: Codec = USAGE) -> tuple[list[Any], int]:
     """The events in a segment file and the number of lines skipped as torn or garbled."""
     result = ReplayResult()
     with path.open("rb") as file:
-        events = list(_read_events(file, result))
+        events = list(_read_events(file, result, codec))
     return events, result.skipped_lines
 
 
-def _read_events(file, result: ReplayResult) -> Iterator[UsageEvent]:
+def _read_events(file, result: ReplayResult, codec: Codec) -> Iterator[Any]:
     names: Sequence[str] | None = None
     for line in file:
         if not line.strip():
@@ -300,15 +336,15 @@ def _read_events(file, result: ReplayResult) -> Iterator[UsageEvent]:
                 names = tuple(header["fields"])
                 continue
             except (ValueError, TypeError, KeyError):
-                names = FIELDS  # no readable header: assume this version's field order
+                names = codec.fields  # no readable header: assume this version's field order
         try:
-            yield decode(line, names)
+            yield codec.decode(line, names)
         except (ValueError, TypeError, KeyError):
             result.skipped_lines += 1
 
 
-def _batches(events: Iterator[UsageEvent], size: int) -> Iterator[list[UsageEvent]]:
-    batch: list[UsageEvent] = []
+def _batches(events: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
     for event in events:
         batch.append(event)
         if len(batch) >= size:

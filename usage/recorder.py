@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from core.background import run_write
 from usage.events import UsageEvent
-from usage.journal import Segment, UsageJournal
+from usage.journal import Journal, Segment
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class UsageRecorder:
         *,
         flush_interval: float,
         batch_size: int,
-        journal: UsageJournal | None = None,
+        journal: Journal | None = None,
         replay_interval: float = 60.0,
         on_written: Callable[[Sequence[UsageEvent]], None] | None = None,
     ) -> None:
@@ -110,10 +110,11 @@ class UsageRecorder:
             for path in await run_write(journal.orphans):
                 result = await run_write(journal.replay, path, self._write)
                 if result is not None:
-                    logger.info("replayed %d usage rows from a dead process's journal %s", result.events, path.name)
+                    logger.info("replayed %d items from a dead process's journal %s", result.events, path)
                     replayed += result.events
         except Exception:
-            logger.exception("replaying usage journals failed; trying again in %.0f s", self._replay_interval)
+            logger.exception("replaying journals in %s failed; trying again in %.0f s", journal.directory,
+                             self._replay_interval)
         self.replayed += replayed
         return replayed
 

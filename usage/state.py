@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from usage.journal import UsageJournal
+from usage.journal import Journal
 from usage.live import live_publisher
 from usage.recorder import UsageRecorder
 from usage.services import usage_records_write
@@ -32,6 +32,6 @@ recorder = UsageRecorder(
     usage_records_write,
     flush_interval=settings.USAGE_FLUSH_INTERVAL,
     batch_size=settings.USAGE_BATCH_SIZE,
-    journal=UsageJournal(journal_directory) if settings.USAGE_JOURNAL_DIR is not None else None,
+    journal=Journal(journal_directory) if settings.USAGE_JOURNAL_DIR is not None else None,
     on_written=live_publisher,
 )

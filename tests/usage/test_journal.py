@@ -1,6 +1,6 @@
 """The usage journal: a row recorded by a process that is then killed outright is written anyway.
 
-Unit tests drive `UsageJournal` directly (a second instance in this process stands in for another
+Unit tests drive `Journal` directly (a second instance in this process stands in for another
 process: `flock` locks are per open file, so it cannot take a live instance's locks). The end-to-end
 test SIGKILLs a real Daphne gateway holding buffered rows and starts a new one on the same data.
 """
@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import ROOT, GatewayProcess, dedicated_gateway
 from usage.events import UsageEvent
-from usage.journal import UsageJournal, encode, read_segment
+from usage.journal import Journal, encode, read_segment
 from usage.recorder import UsageRecorder
 
 
@@ -57,7 +57,7 @@ def segment_files(directory: Path) -> list[Path]:
 
 
 def test_events_round_trip_exactly(tmp_path):
-    journal = UsageJournal(tmp_path)
+    journal = Journal(tmp_path)
     events = [event(index) for index in range(6)]
     events.append(event(6, created_at=datetime(2025, 1, 1, 23, 59, 59, tzinfo=timezone(timedelta(hours=-5)))))
     events.append(event(7, created_at=datetime(2025, 1, 1, tzinfo=UTC), attempt_log=[], ttft_ms=0.0))
@@ -77,7 +77,7 @@ def test_replayed_rows_equal_rows_written_directly(tmp_path):
 
     direct, journaled = event(1, request_id="direct"), event(1, request_id="journaled")
     usage_records_write([direct])
-    UsageJournal(tmp_path).append(journaled)
+    Journal(tmp_path).append(journaled)
     [path] = segment_files(tmp_path)
     usage_records_write(read_segment(path)[0])
     rows = {row.request_id: row for row in UsageRecord.objects.all()}
@@ -90,7 +90,7 @@ def test_replayed_rows_equal_rows_written_directly(tmp_path):
 
 
 def test_segments_rotate_and_go_once_committed(tmp_path):
-    journal = UsageJournal(tmp_path, segment_bytes=2000)  # a handful of events per segment
+    journal = Journal(tmp_path, segment_bytes=2000)  # a handful of events per segment
     appended = [(item, journal.append(item)) for item in (event(index) for index in range(30))]
     segments = list(dict.fromkeys(segment for _, segment in appended))
     assert len(segments) >= 4 and len(segment_files(tmp_path)) == len(segments)
@@ -111,7 +111,7 @@ def test_segments_rotate_and_go_once_committed(tmp_path):
 
 
 def test_a_torn_last_line_is_skipped(tmp_path):
-    journal = UsageJournal(tmp_path)
+    journal = Journal(tmp_path)
     for index in range(5):
         journal.append(event(index))
     [path] = segment_files(tmp_path)
@@ -126,9 +126,9 @@ KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
 from tests.usage.test_journal import event
-from usage.journal import UsageJournal
+from usage.journal import Journal
 
-journal = UsageJournal(Path(sys.argv[1]))
+journal = Journal(Path(sys.argv[1]))
 for index in range(int(sys.argv[2])):
     journal.append(event(index))
 os.kill(os.getpid(), signal.SIGKILL)
@@ -152,22 +152,22 @@ def test_replay_writes_a_dead_process_segment_once_then_deletes_it(tmp_path):
     usage_records_write([event(index) for index in range(8)])  # committed before the kill
     shutil.copy(orphan, tmp_path / "copy.bak")
 
-    result = UsageJournal(tmp_path).replay_all(usage_records_write)
+    result = Journal(tmp_path).replay_all(usage_records_write)
     assert (result.segments, result.events, result.skipped_lines) == (1, 12, 0)
     assert segment_files(tmp_path) == []
     assert sorted(UsageRecord.objects.values_list("request_id", flat=True)) == sorted(
         f"journal-{index}" for index in range(12))
 
     shutil.move(tmp_path / "copy.bak", tmp_path / "again.jsonl")  # the same segment replayed twice
-    assert UsageJournal(tmp_path).replay_all(usage_records_write).events == 12
+    assert Journal(tmp_path).replay_all(usage_records_write).events == 12
     assert UsageRecord.objects.count() == 12
 
 
 def test_a_live_process_segments_are_not_replayed(tmp_path):
-    live = UsageJournal(tmp_path)
+    live = Journal(tmp_path)
     live.append(event(1))
     writes = []
-    other = UsageJournal(tmp_path)
+    other = Journal(tmp_path)
     assert other.orphans() == live.segment_paths()
     assert other.replay_all(writes.append).segments == 0
     assert writes == [] and segment_files(tmp_path) == live.segment_paths()
@@ -180,7 +180,7 @@ def test_recorder_journals_then_drops_committed_segments(tmp_path):
 
     directory = tmp_path / "journal"
     write_then_get_killed(directory, 3)  # an earlier process's rows, picked up when the task starts
-    journal = UsageJournal(directory, segment_bytes=2000)
+    journal = Journal(directory, segment_bytes=2000)
 
     async def run() -> UsageRecorder:
         recorder = UsageRecorder(usage_records_write, flush_interval=0.02, batch_size=1000, journal=journal)
@@ -207,7 +207,7 @@ def test_an_unwritable_directory_logs_once_and_rows_are_still_written(tmp_path, 
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    journal = UsageJournal(blocker / "journal")
+    journal = Journal(blocker / "journal")
 
     async def run() -> None:
         recorder = UsageRecorder(usage_records_write, flush_interval=0.02, batch_size=1000, journal=journal)

@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
 from usage.events import UsageEvent
-from usage.journal import UsageJournal
+from usage.journal import Journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -107,7 +107,7 @@ def test_a_retried_batch_and_a_journal_replay_add_nothing(tmp_path):
     from usage.services import usage_records_write
 
     events = make_events("replay")
-    journal = UsageJournal(tmp_path / "live")
+    journal = Journal(tmp_path / "live")
     for event in events:
         journal.append(event)
     [segment] = (tmp_path / "live").glob("*.jsonl")
@@ -116,7 +116,7 @@ def test_a_retried_batch_and_a_journal_replay_add_nothing(tmp_path):
 
     usage_records_write(events[:40])  # committed before the "kill"
     usage_records_write(events[:40])  # an ambiguous failure retried
-    result = UsageJournal(tmp_path / "dead").replay_all(usage_records_write)
+    result = Journal(tmp_path / "dead").replay_all(usage_records_write)
     assert result.events == 70
 
     assert UsageRecord.objects.count() == 70
