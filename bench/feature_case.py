@@ -257,7 +257,7 @@ async def verify_loop(host: str, gateway_port: int, upstream_port: int, loop: lo
     as stored (the client resends exactly the answers it got, so nothing is rewritten), keep the task's role
     without detecting again, carry the strategy block and the block pinned by the first request, and reach the
     upstream with only the gateway's additions. Returns what was seen; raises FeatureCheckFailed."""
-    seen: list[tuple[dict, dict, dict]] = []
+    seen: list[tuple[dict, dict]] = []
     for turn in range(TURNS):
         request = loop.take()
         resp = await loadgen.one_request(host, gateway_port, request, timeout=30.0)
@@ -270,11 +270,11 @@ async def verify_loop(host: str, gateway_port: int, upstream_port: int, loop: lo
             if answer != expected:
                 raise FeatureCheckFailed(f"the next turn would not resend the answer it got: {answer[:80]!r} "
                                          f"vs {expected[:80]!r}")
-        seen.append((sent, resp.headers, {}))
+        seen.append((sent, resp.headers))
     delivered = await _upstream_log(host, upstream_port, TURNS)
     report = []
     blocks = set()
-    for turn, ((sent, headers, _), body) in enumerate(zip(seen, delivered, strict=True)):
+    for turn, ((sent, headers), body) in enumerate(zip(seen, delivered, strict=True)):
         if not headers.get("x-gateway-strategy") or headers["x-gateway-strategy"].startswith("off"):
             raise FeatureCheckFailed(f"agent-loop turn {turn} without the strategy block: {headers}")
         if turn and headers.get("x-gateway-role-sticky") != "true":

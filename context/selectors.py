@@ -20,7 +20,7 @@ from context.history_cache import HistoryCache
 from context.models import ContextPolicy, Conversation, Interaction, Message, SearchTerm
 from context.pending import ConversationKey, Exchange
 from context.policy import KEY, KEY_PROFILE, PROFILE, Policies, Policy
-from context.text import message_digest, search_terms
+from context.text import json_column, message_digest, search_terms
 from core.versions import version_token
 
 CONFIG_VERSION_KEY = "context"
@@ -30,10 +30,6 @@ history_cache = HistoryCache(settings.CONTEXT_HISTORY_CACHE_BYTES)
 CONVERSATION_ROW = (f"SELECT id, message_count, first_digest, tail, similar_ids FROM {Conversation._meta.db_table} "
                     "WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s")
 
-
-def _json(value: object) -> object:
-    """A JSON column as a plain cursor reads it: text on both databases (Django loads jsonb as text)."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def policies_build() -> Policies:
@@ -109,8 +105,8 @@ def conversation_read(
     conversation, stored, pinned = None, Stored(), None
     if row is not None:
         conversation, count, first, tail, pinned = row
-        stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in _json(tail)))
-        pinned = _json(pinned)
+        stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in json_column(tail)))
+        pinned = json_column(pinned)
     virtual = Virtual.of(stored)
     for exchange in pending:
         if exchange.seq <= committed or exchange.request_id in stored.request_ids:

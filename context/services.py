@@ -20,7 +20,7 @@ from context import search
 from context.conversation import TAIL, Mode, Stored, appended, first_difference, plan
 from context.models import Conversation, Interaction, Message, SearchTerm
 from context.pending import Exchange
-from context.text import clean, message_digest, message_text, task_text
+from context.text import clean, json_column, message_digest, message_text, task_text
 from core import tokens
 
 logger = logging.getLogger(__name__)
@@ -73,10 +73,6 @@ class _ConversationRow:
     updated_at: datetime
 
 
-def _json(value: object) -> object:
-    """A JSON column as read by a plain cursor: text on both databases (Django loads jsonb as text)."""
-    return orjson.loads(value) if isinstance(value, str | bytes) else value
-
 
 def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
     """The exchange's conversation row, created when missing, locked until the transaction ends (PostgreSQL;
@@ -98,12 +94,12 @@ def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
         cursor.execute(select, key)
         row = cursor.fetchone()
     pk, count, first, tail, title, similar_ids, updated_at = row
-    stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in _json(tail)))
+    stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in json_column(tail)))
     if isinstance(updated_at, str):
         updated_at = datetime.fromisoformat(updated_at)
     if updated_at.tzinfo is None:  # SQLite keeps UTC without an offset
         updated_at = updated_at.replace(tzinfo=UTC)
-    return _ConversationRow(pk, stored, title, _json(similar_ids), updated_at)
+    return _ConversationRow(pk, stored, title, json_column(similar_ids), updated_at)
 
 
 def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> None:

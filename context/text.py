@@ -159,6 +159,12 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def json_column(value: object) -> object:
+    """A JSON column's value as a plain cursor reads it: text on both databases (Django has psycopg load jsonb
+    as text), decoded here."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def clean(text: str) -> str:
     """Text safe for any database column: PostgreSQL refuses NUL characters."""
     return text.replace("\x00", "") if "\x00" in text else text
