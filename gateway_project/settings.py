@@ -301,7 +301,8 @@ USAGE_FLUSH_INTERVAL = env_float("USAGE_FLUSH_INTERVAL", 0.25, minimum=0.01)
 # 0: the gateway stores no conversation at all (previous_response_id is then refused).
 RESPONSES_STORE_DAYS = env_int("RESPONSES_STORE_DAYS", 30, minimum=0)
 USAGE_BATCH_SIZE = env_int("USAGE_BATCH_SIZE", 200, minimum=1)
-# Each event is journaled here before it is buffered, so a killed process's rows are replayed ("off": none).
+# Each usage event and conversation exchange is journaled here before it is buffered, so what a killed process
+# had not written is replayed ("off": none).
 _usage_journal = env_str("USAGE_JOURNAL_DIR")
 USAGE_JOURNAL_DIR = None if _usage_journal == "off" else Path(_usage_journal or DATA_DIR / "journal").expanduser()
 # Committed usage rows are pushed to the staff dashboards' live feed (a Channels WebSocket).
