@@ -99,9 +99,10 @@ class Numbered:
         parts = self._parts[n % len(self._parts)]
         if not self._width:
             return parts[0]
-        if n >= self._limit:
-            raise OverflowError(f"request number {n} does not fit {self._width} digits")
-        return (b"%0*d" % (self._width, n // self._group)).join(parts)
+        number = n // self._group
+        if number >= self._limit:
+            raise OverflowError(f"request number {number} does not fit {self._width} digits")
+        return (b"%0*d" % (self._width, number)).join(parts)
 
 
 @dataclass(slots=True)
