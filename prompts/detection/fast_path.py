@@ -321,8 +321,8 @@ class CompiledRules:
     upper-case literals or classes is compiled with IGNORECASE instead, and one that switches case sensitivity
     on (`(?-i:...)`) sees the original text. Each rule whose regex implies a set of necessary literal substrings
     is only run when the single-pass `prefilter` (an Aho-Corasick automaton: one pass over the text finds every
-listed substring, about ten times faster than a lookahead alternation in `re`) saw one of them, so cost grows
-with the text, not the table.
+    listed substring, about ten times faster than a lookahead alternation in `re`) saw one of them, so cost
+    grows with the text, not the table.
     """
 
     rules: tuple[_Rule, ...]
@@ -421,6 +421,9 @@ def _compile_rule(rule: PatternRule) -> _Rule:
 
 
 _SPLIT_MIN_ALTERNATIVES = 8  # below this, one regex is as fast as the loop over its alternatives
+# Backreferences and conditionals count groups across alternatives; a leading global flag group ("(?x)",
+# "(?s)") applies to every alternative: such a pattern is run whole.
+_UNSPLITTABLE = re.compile(r"\\\d|\(\?P=|\(\?\(|\A\(\?[aiLmsux]+\)")
 
 
 def _top_level_alternatives(pattern: str) -> list[str]:
@@ -454,8 +457,8 @@ def _branches(pattern: str, flags: int) -> tuple[_Branch, ...] | None:
     """The alternatives of a long top-level alternation, each with its necessary substrings; those without
     any are kept together in one regex that always runs. None when splitting is not worth it or not safe."""
     alternatives = _top_level_alternatives(pattern)
-    if len(alternatives) < _SPLIT_MIN_ALTERNATIVES or re.search(r"\\\d|\(\?P=", pattern):
-        return None  # short, or a backreference that counts groups across alternatives
+    if len(alternatives) < _SPLIT_MIN_ALTERNATIVES or _UNSPLITTABLE.search(pattern):
+        return None  # short, or alternatives that depend on each other (see _UNSPLITTABLE)
     keyed: list[_Branch] = []
     always: list[str] = []
     for alternative in alternatives:

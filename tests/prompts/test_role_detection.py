@@ -241,6 +241,28 @@ def test_prefilter_never_changes_which_rules_match() -> None:
         assert fast_path.score(text).hits == expected, text
 
 
+def test_a_long_alternation_split_into_its_alternatives_matches_as_the_whole_pattern() -> None:
+    # Admin-edited tables go through the same compiler: alternatives that depend on each other (a global flag,
+    # a backreference) keep the pattern whole; the rest run one alternative at a time, only when its words occur.
+    words = "alpha|beta gamma|delta(?= end)|(?<!no )epsilon|zeta\\b|eta\\d+|theta[.]x|iota|kappa|lambda"
+    rules = [
+        PatternRule("debugging", words, 2.0),
+        PatternRule("testing", "(?x) one | two | three | four | five | six | seven | eight", 2.0),
+        PatternRule("research", "(ab)c\\1|d|e|f|g|h|i|j", 2.0),
+        PatternRule("general", "\\bhi\\b|\\A\\W*ok\\b|x{2,}|[|]pipe|\\(paren|q|r|s", 1.0),
+    ]
+    table = fast_path.compile_rules(rules)
+    assert table.rules[0].branches is not None and table.rules[1].branches is None
+    assert table.rules[2].branches is None
+    plain = [re.compile(r.pattern, re.IGNORECASE | re.MULTILINE) for r in rules]
+    texts = ["Beta gamma", "delta end", "delta", "no epsilon", "an epsilon", "zetas", "zeta!", "eta42", "theta.x",
+             "thetaXx", "five", "abcab", "ok then", "  ok", "|pipe", "(paren", "xx", "nothing here", "IOTA kappa",
+             "eta", "hi there", "this"]
+    for text in texts:
+        expected = tuple(i for i, rx in enumerate(plain) if rx.search(text))
+        assert fast_path.score(text, table).hits == expected, text
+
+
 def test_the_shipped_model_is_exactly_what_train_produces(tmp_path: Path) -> None:
     out = tmp_path / "role_classifier.json"
     train.train_and_write(out=out)
