@@ -31,7 +31,6 @@ CONVERSATION_ROW = (f"SELECT id, message_count, first_digest, tail, similar_ids 
                     "WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s")
 
 
-
 def policies_build() -> Policies:
     default = Policy(
         store=settings.CONTEXT_STORE,
