@@ -133,12 +133,17 @@ def latest_task(turns: Iterable[dict]) -> str:
     return ""
 
 
-def search_terms(text: str, *, limit: int | None = None, stopwords: bool = True) -> list[str]:
+def _is_term(word: str) -> bool:
+    """A word the search counts: not too short or long for the indexes to matter, not a stopword."""
+    return MIN_TERM <= len(word) <= MAX_TERM and word not in STOPWORDS
+
+
+def search_terms(text: str, *, limit: int | None = None) -> list[str]:
     """Distinct index terms of `text`, in order of first appearance (at most `limit`)."""
     seen: dict[str, None] = {}
     for match in _WORD.finditer(text.lower()):
         term = match.group()
-        if not MIN_TERM <= len(term) <= MAX_TERM or (stopwords and term in STOPWORDS):
+        if not _is_term(term):
             continue
         if term not in seen:
             seen[term] = None
@@ -149,8 +154,7 @@ def search_terms(text: str, *, limit: int | None = None, stopwords: bool = True)
 
 def search_term_set(text: str) -> set[str]:
     """`set(search_terms(text))`, computed faster (the writer counts every stored interaction's terms)."""
-    return {term for term in set(_WORD.findall(text.lower()))
-            if MIN_TERM <= len(term) <= MAX_TERM and term not in STOPWORDS}
+    return {term for term in set(words(text)) if _is_term(term)}
 
 
 def words(text: str) -> list[str]:

@@ -15,10 +15,9 @@ shutdown every fully committed segment goes. A segment is created under a hidden
 then renamed, so nobody can take the lock of a live segment in between.
 
 Replay: a segment whose lock another process can take has lost its owner. Its events are written
-again (the write is idempotent by request id), then it is deleted. Each kind of item has a directory of its
-own. A torn or garbled line (a write
-cut short) is skipped and counted. Keep one journal directory per database: events replay into
-whichever database the replaying process uses.
+again (the write is idempotent by request id), then it is deleted. A torn or garbled line (a write cut
+short) is skipped and counted. Keep one journal directory per database, and one per kind of item: events
+replay into whichever database the replaying process uses.
 """
 
 from __future__ import annotations
@@ -90,7 +89,7 @@ Write = Callable[[Sequence[Any]], int]
 
 
 def encode(event: UsageEvent) -> bytes:
-    return orjson.dumps(USAGE.values(event), option=orjson.OPT_APPEND_NEWLINE)
+    return USAGE.encode(event)  # never None: every usage event is journaled
 
 
 def decode(line: bytes, names: Sequence[str] = FIELDS) -> UsageEvent:
