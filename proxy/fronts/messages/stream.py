@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import orjson
 
-from providers.sse import SSEDecoder
 from proxy.fronts.messages.translate_response import anthropic_usage, error_from_openai, message_id, stop_reason
-
-INCOMPLETE = "The upstream stream ended before the answer was complete."
+from proxy.fronts.relayed import INCOMPLETE, relayed_chunks
 
 
 def sse_event(kind: str, data: dict[str, Any]) -> bytes:
@@ -139,35 +138,21 @@ async def anthropic_events(openai_sse: AsyncIterator[bytes], *, model: str) -> A
     early only when our own client goes away.
     """
     builder = MessageStreamBuilder(model)
-    decoder = SSEDecoder()
     ended = False
-    exhausted = False
-    try:
-        async for piece in openai_sse:
-            for data in decoder.feed(piece):
-                if ended:
-                    continue
-                if data == b"[DONE]":
-                    ended = True
-                    for event in builder.done():
-                        yield event
-                    continue
-                try:
-                    chunk = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    chunk = {"error": {"message": "The gateway relayed an event that is not valid JSON."}}
-                if not isinstance(chunk, dict) or "error" in chunk:
-                    ended = True
-                    yield b"".join(builder.error(chunk.get("error") if isinstance(chunk, dict) else None))
-                    continue
+    async with aclosing(openai_sse), aclosing(relayed_chunks(openai_sse)) as chunks:  # type: ignore[type-var]
+        async for chunk in chunks:
+            if chunk is None:
+                ended = True
+                for event in builder.done():
+                    yield event
+            elif "error" in chunk:
+                ended = True
+                yield b"".join(builder.error(chunk["error"]))
+            else:
                 for event in builder.feed(chunk):
                     yield event
-        exhausted = True
-        if not ended:
-            yield b"".join(builder.error({"message": INCOMPLETE}))
-    finally:
-        if not exhausted:
-            await openai_sse.aclose()  # type: ignore[attr-defined]
+    if not ended:
+        yield b"".join(builder.error({"message": INCOMPLETE}))
 
 
 async def native_events(relay: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from providers.sse import SSEDecoder
+from proxy.fronts.relayed import INCOMPLETE, relayed_chunks
 from proxy.fronts.responses.translate_response import (
     INCOMPLETE_REASONS,
     ResponseEnvelope,
@@ -36,7 +37,6 @@ from proxy.fronts.responses.translate_response import (
     summary_part,
 )
 
-INCOMPLETE = "The upstream stream ended before the answer was complete."
 UNTRANSLATABLE = "The upstream sent an event the gateway could not translate."
 
 logger = logging.getLogger(__name__)
@@ -247,32 +247,24 @@ async def responses_events(
     follow-up naming this response finds it). The relay is always read to its end, so it records the
     request's outcome itself; it is closed early only when our own client goes away.
     """
-    decoder = SSEDecoder()
     ended = False
-    exhausted = False
-    try:
+    async with aclosing(openai_sse), aclosing(relayed_chunks(openai_sse)) as chunks:  # type: ignore[type-var]
         for event in builder.start():
             yield event
-        async for piece in openai_sse:
-            for data in decoder.feed(piece):
-                if ended:
-                    continue
-                if data == b"[DONE]":
-                    ended = True
-                    events, response = builder.done()
-                    for event in events:
-                        yield event
-                    await before_completed(response)
-                    yield builder.completed_event(response)
-                    continue
-                try:
-                    chunk = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    chunk = {"error": {"message": "The gateway relayed an event that is not valid JSON."}}
-                if not isinstance(chunk, dict) or "error" in chunk:
-                    ended = True
-                    yield b"".join(builder.failed(chunk.get("error") if isinstance(chunk, dict) else None))
-                    continue
+        async for chunk in chunks:
+            if ended:
+                continue  # after a chunk no translation foresaw: the relay is still read to its end
+            if chunk is None:
+                ended = True
+                events, response = builder.done()
+                for event in events:
+                    yield event
+                await before_completed(response)
+                yield builder.completed_event(response)
+            elif "error" in chunk:
+                ended = True
+                yield b"".join(builder.failed(chunk["error"]))
+            else:
                 try:
                     events = builder.feed(chunk)
                 except Exception:  # a chunk no translation foresaw: fail the response, never cut it silently
@@ -282,9 +274,5 @@ async def responses_events(
                     continue
                 for event in events:
                     yield event
-        exhausted = True
-        if not ended:
-            yield b"".join(builder.failed({"message": INCOMPLETE, "code": "upstream_incomplete"}))
-    finally:
-        if not exhausted:
-            await openai_sse.aclose()  # type: ignore[attr-defined]
+    if not ended:
+        yield b"".join(builder.failed({"message": INCOMPLETE, "code": "upstream_incomplete"}))
