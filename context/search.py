@@ -4,9 +4,9 @@ Both index the same words (`context.text.search_terms`: lower-case runs of lette
 stemming, diacritics kept), so a query means the same on both. What bounds a search's cost is how many
 rows match: FTS5 and GIN both rank every matching row, a few microseconds each. So a query uses only the
 request's most distinctive words, rarest first, while the interactions they occur in stay within
-`max_matches` (counted in `SearchTerm`, kept up to date by the writer). Ranking: bm25 on SQLite;
-on PostgreSQL the idf-weighted share of the query's words present (each `@@` on the row's vector),
-then ts_rank, then recency. The minimum score is applied the same way on both (`coverage`).
+`max_matches` (counted in `SearchTerm`, kept up to date by the writer). Ranking on both: the
+idf-weighted share of the query's words an interaction contains (its coverage, the score the minimum
+applies to), then recency; PostgreSQL breaks ties by ts_rank first.
 
 The index lives beside the `Interaction` table (SQLite: `context_interaction_fts`, PostgreSQL:
 `context_interaction_search`) and is kept in sync by triggers (migration 0002), so every way of writing
@@ -21,12 +21,13 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from context.text import search_term_set, words
+from context.text import search_term_set
 
 TABLE = "context_interaction"
 QUERY_CHARS = 4000  # of the request's task text, searched
 QUERY_TERMS = 32  # distinct words of it looked up in the term statistics
 MAX_QUERY_TERMS = 12  # words a query keeps at most
+
 
 @dataclass(frozen=True, slots=True)
 class Scope:
@@ -77,17 +78,8 @@ def choose_terms(
     return Query(tuple(chosen), tuple(math.log(1 + total / docs[term]) for term in chosen))
 
 
-def coverage(query: Query, text: str) -> float:
-    """The idf-weighted share of the query's terms that occur in `text` (0..1)."""
-    if not query.terms:
-        return 0.0
-    present = set(words(text))
-    found = sum(weight for term, weight in zip(query.terms, query.weights, strict=True) if term in present)
-    return found / query.total_weight
-
-
 def search(query: Query, scope: Scope, *, exclude_conversation: int | None, limit: int) -> list[tuple]:
-    """(id, prompt, answer, created_at) of the best-ranked interactions in scope, best first."""
+    """(id, prompt, answer, created_at, coverage) of the best-ranked interactions in scope, best first."""
     if not query.terms:
         return []
     if connection.vendor == "postgresql":
@@ -110,18 +102,32 @@ def _scope_sql(scope: Scope, alias: str, exclude_conversation: int | None) -> tu
 
 
 def _search_sqlite(query: Query, scope: Scope, exclude: int | None, limit: int) -> list[tuple]:
-    match = " OR ".join(f'"{term}"' for term in query.terms)  # terms are letters and digits only
+    """Each term's ids from its FTS5 doclist, summed into coverage here; then the rows, best first, a page of
+    `limit` ids at a time until `limit` of them are in scope.
+
+    The doclists alone are cheap: bm25 cost about a microsecond per match, and checking the scope in a join
+    read every matching row (its texts spill onto overflow pages); together that was two thirds of a
+    request's enrichment."""
+    per_term = " UNION ALL ".join(
+        f"SELECT {index}, rowid FROM {TABLE}_fts WHERE {TABLE}_fts MATCH %s" for index in range(len(query.terms))
+    )  # terms are letters and digits only: quoted, each is one FTS5 string
     where, params = _scope_sql(scope, "i", exclude)
-    # Ranked on ids alone, texts read for the few kept: sorting whole rows copied every match's prompt and
-    # answer (kilobytes each) into the sorter.
-    sql = (
-        f"SELECT i.id, i.prompt, i.answer, i.created_at FROM (SELECT f.rowid AS id, bm25({TABLE}_fts) AS score "
-        f"FROM {TABLE}_fts f JOIN {TABLE} i ON i.id = f.rowid WHERE {TABLE}_fts MATCH %s{where} "
-        f"ORDER BY score, f.rowid DESC LIMIT %s) top JOIN {TABLE} i ON i.id = top.id ORDER BY top.score, top.id DESC"
-    )
+    rows: list[tuple] = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [match, *params, limit])
-        return cursor.fetchall()
+        cursor.execute(per_term, [f'"{term}"' for term in query.terms])
+        present: dict[int, float] = {}
+        for index, pk in cursor.fetchall():
+            present[pk] = present.get(pk, 0.0) + query.weights[index]
+        ranked = sorted(present, key=lambda pk: (present[pk], pk), reverse=True)
+        for start in range(0, len(ranked), limit):
+            page = ranked[start:start + limit]
+            cursor.execute(f"SELECT i.id, i.prompt, i.answer, i.created_at FROM {TABLE} i "
+                           f"WHERE i.id IN ({', '.join(['%s'] * len(page))}){where}", [*page, *params])
+            found = {row[0]: row for row in cursor.fetchall()}
+            rows += [(*found[pk], present[pk] / query.total_weight) for pk in page if pk in found]
+            if len(rows) >= limit:
+                break
+    return rows[:limit]
 
 
 def _search_postgresql(query: Query, scope: Scope, exclude: int | None, limit: int) -> list[tuple]:
@@ -133,12 +139,14 @@ def _search_postgresql(query: Query, scope: Scope, exclude: int | None, limit: i
         f"top AS (SELECT s.interaction_id, {present} AS present, ts_rank(s.search, q.q) AS rank "
         f"FROM {TABLE}_search s, q WHERE s.search @@ q.q{where} "
         f"ORDER BY present DESC, rank DESC, s.interaction_id DESC LIMIT %s) "
-        f"SELECT i.id, i.prompt, i.answer, i.created_at FROM top JOIN {TABLE} i ON i.id = top.interaction_id "
+        f"SELECT i.id, i.prompt, i.answer, i.created_at, top.present FROM top JOIN {TABLE} i "
+        f"ON i.id = top.interaction_id "
         f"ORDER BY top.present DESC, top.rank DESC, top.interaction_id DESC"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [" | ".join(query.terms), *present_params, *params, limit])
-        return cursor.fetchall()
+        total = query.total_weight
+        return [(*row, float(present) / total) for *row, present in cursor.fetchall()]
 
 
 def term_counts_add(changes: Mapping[str, int]) -> None:

@@ -175,10 +175,9 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
     if not query.terms:
         return []
     hits = []
-    for pk, prompt, answer, created_at in search.search(
+    for pk, prompt, answer, created_at, score in search.search(
         query, ask.scope, exclude_conversation=exclude_conversation, limit=ask.top_k * 2
     ):
-        score = search.coverage(query, f"{prompt}\n{answer}")
         if score >= ask.min_score:
             hits.append(search.Hit(pk, prompt, answer, created_at, score))
             if len(hits) == ask.top_k:
