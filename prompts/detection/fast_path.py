@@ -415,9 +415,8 @@ def _compile_rule(rule: PatternRule) -> _Rule:
         tree = None
     if tree is None or _needs_ignorecase(tree):
         return _Rule(rule.role, re.compile(rule.pattern, flags | re.IGNORECASE), rule.weight, False, None)
-    factors = _necessary(tree)
-    return _Rule(rule.role, re.compile(rule.pattern, flags), rule.weight, False, factors,
-                 _branches(rule.pattern, flags) if factors is not None else None)
+    return _Rule(rule.role, re.compile(_literal_first(rule.pattern) or rule.pattern, flags), rule.weight, False,
+                 _necessary(tree), _branches(rule.pattern, flags))
 
 
 _SPLIT_MIN_ALTERNATIVES = 8  # below this, one regex is as fast as the loop over its alternatives
@@ -453,23 +452,88 @@ def _top_level_alternatives(pattern: str) -> list[str]:
     return parts
 
 
+def _group_end(pattern: str, start: int) -> int | None:
+    """The index of the `)` closing the group whose body starts at `start`, or None when it is not closed."""
+    depth, i, in_class = 1, start, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            i += 1 + (pattern[i + 1:i + 2] == "^")
+            i += pattern[i:i + 1] == "]"
+            continue
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None
+
+
+_LEADING_GROUP = re.compile(r"(\\b|\^|\\A)?\(\?:")
+
+
+def _distributed(alternative: str) -> list[str]:
+    """An alternative that opens with a group of alternatives, `\\b(?:a|b)c`, as one alternative per member
+    (`\\bac`, `\\bbc`): the same matches, and each member gets necessary substrings of its own."""
+    opening = _LEADING_GROUP.match(alternative)
+    close = _group_end(alternative, opening.end()) if opening else None
+    if close is None or alternative[close + 1:close + 2] in ("?", "*", "+", "{"):
+        return [alternative]
+    members = _top_level_alternatives(alternative[opening.end():close])
+    prefix, suffix = opening.group(1) or "", alternative[close + 1:]
+    return [f"{prefix}{member}{suffix}" for member in members]
+
+
+# `\b` then plain lower-case characters: the literal a pattern can open with instead (see _literal_first).
+_BOUNDARY_LITERAL = re.compile(r"\\b([a-z0-9_][a-z0-9_ ',:\-]*)")
+
+
+def _literal_first(alternative: str) -> str | None:
+    """`\\bword...` as `word(?<!\\wword)...`, or None when the alternative does not open that way.
+
+    The same matches (a word boundary before a word character means no word character before it), but `re` finds
+    a pattern that opens with a literal by a fast substring search, where a leading `\\b` is tried at every
+    position of the text: on a short prompt about 0.5 instead of 8 microseconds per alternative."""
+    opening = _BOUNDARY_LITERAL.match(alternative)
+    if opening is None:
+        return None
+    literal, rest = opening.group(1), alternative[opening.end():]
+    if rest[:1] in ("?", "*", "+", "{"):  # the quantifier takes the literal's last character
+        literal, rest = literal[:-1], literal[-1] + rest
+    if len(literal) < 2:
+        return None
+    return f"{literal}(?<!\\w{re.escape(literal)}){rest}"
+
+
 def _branches(pattern: str, flags: int) -> tuple[_Branch, ...] | None:
-    """The alternatives of a long top-level alternation, each with its necessary substrings; those without
-    any are kept together in one regex that always runs. None when splitting is not worth it or not safe."""
-    alternatives = _top_level_alternatives(pattern)
-    if len(alternatives) < _SPLIT_MIN_ALTERNATIVES or _UNSPLITTABLE.search(pattern):
-        return None  # short, or alternatives that depend on each other (see _UNSPLITTABLE)
-    keyed: list[_Branch] = []
+    """The alternatives of an alternation (top-level, and those of a group an alternative opens with), each with
+    its necessary substrings, opening with a literal where it can; those with neither are kept together in one
+    regex that always runs. None when splitting is not safe or not worth it."""
+    alternatives = [member for alternative in _top_level_alternatives(pattern) for member in _distributed(alternative)]
+    if len(alternatives) < 2 or _UNSPLITTABLE.search(pattern):
+        return None  # alternatives that depend on each other (see _UNSPLITTABLE)
+    branches: list[_Branch] = []
     always: list[str] = []
     for alternative in alternatives:
         factors = _necessary(_parser.parse(alternative, flags))
-        if factors is None:
+        anchored = _literal_first(alternative)
+        if factors is None and anchored is None:
             always.append(alternative)
         else:
-            keyed.append(_Branch(re.compile(alternative, flags), factors))
+            branches.append(_Branch(re.compile(anchored or alternative, flags), factors))
+    if len(always) == len(alternatives) and len(alternatives) < _SPLIT_MIN_ALTERNATIVES:
+        return None  # nothing to skip, nothing to anchor: one regex is as fast
     if always:
-        keyed.append(_Branch(re.compile("|".join(f"(?:{a})" for a in always), flags), None))
-    return tuple(keyed)
+        branches.append(_Branch(re.compile("|".join(f"(?:{a})" for a in always), flags), None))
+    return tuple(branches)
 
 
 @lru_cache(maxsize=8)

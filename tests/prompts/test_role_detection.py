@@ -263,6 +263,29 @@ def test_a_long_alternation_split_into_its_alternatives_matches_as_the_whole_pat
         assert fast_path.score(text, table).hits == expected, text
 
 
+def test_a_leading_word_boundary_and_group_rewritten_for_speed_match_as_written() -> None:
+    # `\bword` runs as `word(?<!\wword)` and `\b(?:a|b)c` as `\bac|\bbc`: same hits as the patterns as written,
+    # at the start of the text, after punctuation, after a letter (ASCII or not), with a quantified last letter.
+    rules = [
+        PatternRule("testing", r"\btests? (?:for|of)\b", 2.0),
+        PatternRule("debugging", r"\b(?:why (?:does|is)|root cause|fails? with)\s+\w", 2.0),
+        PatternRule("general", r"\b(?:pr|the diff)\b|\bvs\.?", 1.0),
+        PatternRule("research", r"\b(?:a|b)?x|\b(?:cite|sources)+\b", 1.0),
+        PatternRule("architect", r"\bdesign's plan, now\b", 1.0),
+    ]
+    table = fast_path.compile_rules(rules)
+    assert table.rules[0].regex.pattern.startswith("test(?<!")
+    assert all(rule.branches for rule in table.rules[1:3])
+    plain = [re.compile(r.pattern, re.IGNORECASE | re.MULTILINE) for r in rules]
+    texts = ["tests for x", "a test of it", "contests for all", "étests for", "(tests for)", "tests\nfor", "testfor",
+             "why does it", "whY IS  y", "somewhy does x", "the root cause: x", "it fails with z", "failswith x",
+             "my pr", "april", "pr.", "the diff", "thediff", "vs. that", "avs", "vs", "ax", "x", "bx", "citesources",
+             "cite", "sourcescite", "the design's plan, now", "redesign's plan, now", "nothing here", ""]
+    for text in texts:
+        expected = tuple(i for i, rx in enumerate(plain) if rx.search(text))
+        assert fast_path.score(text, table).hits == expected, text
+
+
 def test_the_shipped_model_is_exactly_what_train_produces(tmp_path: Path) -> None:
     out = tmp_path / "role_classifier.json"
     train.train_and_write(out=out)
