@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 from re import _constants as _sre  # type: ignore[attr-defined]
 from re import _parser  # type: ignore[attr-defined]
 
@@ -306,11 +307,9 @@ class _Rule:
     # prefilter saw its own necessary substring: `re` otherwise tries every alternative at every position.
     branches: tuple[_Branch, ...] | None = None
 
-    def search(self, subject: str, present: set[str]) -> bool:
-        if self.branches is None:
-            return self.regex.search(subject) is not None
-        return any((branch.factors is None or not present.isdisjoint(branch.factors))
-                   and branch.regex.search(subject) is not None for branch in self.branches)
+    def checks(self) -> tuple[_Branch, ...]:
+        """The regexes that decide the rule (any one matching), each with the substrings that let it run."""
+        return self.branches if self.branches is not None else (_Branch(self.regex, self.factors),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,11 +321,14 @@ class CompiledRules:
     on (`(?-i:...)`) sees the original text. Each rule whose regex implies a set of necessary literal substrings
     is only run when the single-pass `prefilter` (an Aho-Corasick automaton: one pass over the text finds every
     listed substring, about ten times faster than a lookahead alternation in `re`) saw one of them, so cost
-    grows with the text, not the table.
+    grows with the text, not the table. The automaton maps each substring straight to the regexes it lets run:
+    a prompt visits the few it contains, not every rule and alternative of the table.
     """
 
     rules: tuple[_Rule, ...]
-    prefilter: ahocorasick.Automaton | None  # every rule's and alternative's necessary substrings
+    # Every rule's and alternative's necessary substrings, each with the (rule index, regex) pairs it lets run.
+    prefilter: ahocorasick.Automaton | None
+    always: tuple[tuple[int, re.Pattern[str]], ...]  # the regexes without necessary substrings
 
 
 def _needs_ignorecase(tree: object) -> bool:
@@ -539,15 +541,21 @@ def _branches(pattern: str, flags: int) -> tuple[_Branch, ...] | None:
 @lru_cache(maxsize=8)
 def _compile_cached(rules: tuple[PatternRule, ...]) -> CompiledRules:
     compiled = tuple(_compile_rule(r) for r in rules)
-    words = sorted({f for r in compiled if r.factors for f in r.factors}
-                   | {f for r in compiled for b in r.branches or () if b.factors for f in b.factors})
+    triggers: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+    always = []
+    for index, rule in enumerate(compiled):
+        for check in rule.checks():
+            if check.factors is None:
+                always.append((index, check.regex))
+            for factor in check.factors or ():
+                triggers.setdefault(factor, []).append((index, check.regex))
     prefilter = None
-    if words:
+    if triggers:
         prefilter = ahocorasick.Automaton()
-        for word in words:
-            prefilter.add_word(word, word)
+        for word, checks in sorted(triggers.items()):
+            prefilter.add_word(word, tuple(checks))
         prefilter.make_automaton()
-    return CompiledRules(compiled, prefilter)
+    return CompiledRules(compiled, prefilter, tuple(always))
 
 
 def compile_rules(rules: Sequence[PatternRule]) -> CompiledRules:
@@ -600,17 +608,21 @@ def score(
         table = compile_rules(rules)
     text = clip(text)
     lowered = text.lower()
-    present: set[str] = set()
-    if table.prefilter is not None:
-        present.update(word for _, word in table.prefilter.iter(lowered))
-    scores = dict.fromkeys(ROLES, 0.0)
-    hits: list[int] = []
-    for index, rule in enumerate(table.rules):
-        if rule.factors is not None and present.isdisjoint(rule.factors):
+    checks = list(table.always)
+    if table.prefilter is not None:  # each substring found once or more lets its regexes run once
+        checks += chain.from_iterable({id(found): found for _, found in table.prefilter.iter(lowered)}.values())
+    matched: set[int] = set()
+    tried: set[int] = set()  # ids of the regexes run: several substrings may let the same one run
+    for index, regex in checks:
+        if index in matched or id(regex) in tried:
             continue
-        if rule.search(text if rule.on_original else lowered, present):
-            scores[rule.role] += rule.weight
-            hits.append(index)
+        tried.add(id(regex))
+        if regex.search(text if table.rules[index].on_original else lowered) is not None:
+            matched.add(index)
+    hits = sorted(matched)
+    scores = dict.fromkeys(ROLES, 0.0)
+    for index in hits:
+        scores[table.rules[index].role] += table.rules[index].weight
     ranked = sorted(scores.values(), reverse=True)
     top, second = ranked[0], ranked[1]
     best = max(scores, key=scores.__getitem__)
