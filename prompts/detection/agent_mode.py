@@ -40,12 +40,14 @@ class AgentMode:
 
 
 # The opening of Roo-family system prompts. "You are <name>, <definition>": the name varies across forks.
+# Plain phrases, looked for in the lower-cased opening: most agents open with "You are <name>," too (Claude Code
+# does), so this runs on nearly every request.
 _ROLE_DEFINITIONS = (
-    (re.compile(r"an experienced technical leader", re.I), "architect", "architect", True),
-    (re.compile(r"an expert software debugger", re.I), "debug", "debugging", True),
-    (re.compile(r"a strategic workflow orchestrator", re.I), "orchestrator", "architect", True),
-    (re.compile(r"a highly skilled software engineer", re.I), "code", "implementation", False),
-    (re.compile(r"a knowledgeable technical assistant", re.I), "ask", "general", False),
+    ("an experienced technical leader", "architect", "architect", True),
+    ("an expert software debugger", "debug", "debugging", True),
+    ("a strategic workflow orchestrator", "orchestrator", "architect", True),
+    ("a highly skilled software engineer", "code", "implementation", False),
+    ("a knowledgeable technical assistant", "ask", "general", False),
 )
 _ROO_OPENING_RE = re.compile(r"^\s*You are [^,\n]{1,40},")
 _OPENING_CHARS = 600
@@ -145,7 +147,8 @@ def detect_agent_mode(messages: Sequence[Message], system: Any = None) -> AgentM
 
     opening = sys_text[:_OPENING_CHARS]
     if _ROO_OPENING_RE.match(opening):
-        for pattern, mode, role, binding in _ROLE_DEFINITIONS:
-            if pattern.search(opening):
+        opening = opening.lower()
+        for phrase, mode, role, binding in _ROLE_DEFINITIONS:
+            if phrase in opening:
                 return AgentMode("roo", mode, role, binding)
     return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["is_continuation", "is_new_task", "message_text", "task_text", "user_turn_text"]
@@ -118,8 +119,18 @@ def message_text(content: Any) -> str:
     return "\n".join(c for c in chunks if c)
 
 
+_CLEAN_CACHE_CHARS = 16_384  # chunks up to this long are remembered (a whole pasted log is not)
+
+
 def _clean(text: str) -> str:
-    """The person's words in one text chunk, or "" when the chunk is pure scaffolding."""
+    """The person's words in one text chunk, or "" when the chunk is pure scaffolding.
+
+    Remembered for recent chunks: one request's detection reads its last user turn three times (is it a new
+    task, what is the task, which mode is the agent in), and an agent resends the same turns all task long."""
+    return _clean_recent(text) if len(text) <= _CLEAN_CACHE_CHARS else _clean_text(text)
+
+
+def _clean_text(text: str) -> str:
     if _NOISE_RE.match(text) or _AIDER_CONTEXT_RE.match(text) or _TOOL_ECHO_RE.match(text):
         return ""
     text = _SCAFFOLD_RE.sub("", text)
@@ -133,6 +144,9 @@ def _clean(text: str) -> str:
     text = _AIDER_REMINDER_RE.sub("", text)
     text = _BLANK_RUNS_RE.sub("\n\n", text)
     return text.strip()
+
+
+_clean_recent = lru_cache(maxsize=1024)(_clean_text)
 
 
 def user_turn_text(message: Message) -> str:
