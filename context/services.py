@@ -88,11 +88,14 @@ def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
         cursor.execute(
             f"INSERT INTO {CONVERSATION} (api_key_prefix, profile, conversation_id, title, message_count, "
             f"first_digest, tail, created_at, updated_at) VALUES (%s, %s, %s, '', 0, '', %s, %s, %s) "
-            f"ON CONFLICT (api_key_prefix, profile, conversation_id) DO NOTHING",
+            f"ON CONFLICT (api_key_prefix, profile, conversation_id) DO NOTHING "
+            f"RETURNING id, message_count, first_digest, tail, title, similar_ids, updated_at",
             [*key, connection.ops.adapt_json_value([], None), created, created],
-        )  # a conflict: another process created it meanwhile; the select below locks theirs
-        cursor.execute(select, key)
+        )
         row = cursor.fetchone()
+        if row is None:  # a conflict: another process created it meanwhile; lock theirs
+            cursor.execute(select, key)
+            row = cursor.fetchone()
     pk, count, first, tail, title, similar_ids, updated_at = row
     stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in json_column(tail)))
     if isinstance(updated_at, str):
