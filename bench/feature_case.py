@@ -127,16 +127,19 @@ def loop_messages(i: int, turn: int, system: str) -> list[dict]:
     return messages
 
 
-def loop_requests(host: str, port: int, path: str, model: str, headers: dict[str, str]) -> loadgen.Numbered:
-    """TURNS requests in a row per conversation (its id: the request number // TURNS), LOOP_VARIANTS tasks."""
+def loop_requests(host: str, port: int, path: str, model: str, headers: dict[str, str], *,
+                  conversation: bool = True) -> loadgen.Numbered:
+    """TURNS requests in a row per task, LOOP_VARIANTS tasks; with `conversation`, each task a conversation of
+    its own (its id: the request number // TURNS)."""
     system, _ = agent_prompt()
-    headers = {**headers, CONVERSATION_HEADER: LOOP_PREFIX + SLOT.decode()}
+    if conversation:
+        headers = {**headers, CONVERSATION_HEADER: LOOP_PREFIX + SLOT.decode()}
     templates = [
         loadgen.build_request(host, port, path, model, stream=False, messages=loop_messages(i, turn, system),
                               extra_body={"max_tokens": MAX_TOKENS}, extra_headers=headers)
         for i in range(LOOP_VARIANTS) for turn in range(TURNS)
     ]
-    return loadgen.Numbered(templates, SLOT, group=TURNS)
+    return loadgen.Numbered(templates, SLOT, group=TURNS) if conversation else loadgen.Numbered(templates)
 
 
 def requests(host: str, port: int, path: str, model: str, headers: dict[str, str], *,
@@ -300,11 +303,12 @@ def _share(counts: dict[str, int], ok) -> float | None:
     return round(sum(c for value, c in counts.items() if ok(value)) / total, 4) if total else None
 
 
-def timed_checks(featured: dict, plain: dict, agent_turn: dict | None = None) -> dict:
+def timed_checks(featured: dict, plain: dict, agent_turn: dict | None = None, plain_turn: dict | None = None) -> dict:
     """What the timed requests' headers say (tallied by the load generator); raises FeatureCheckFailed when
     a featured one missed the strategy or the role, a plain one had any of it, or most featured ones ran
     without a similar-interactions block."""
-    f_counts, p_counts = featured.get("header_counts", {}), plain.get("header_counts", {})
+    f_counts = featured.get("header_counts", {})
+    plain_counts = [variant.get("header_counts", {}) for variant in (plain, plain_turn) if variant is not None]
     checks = {
         "featured_with_strategy": _share(f_counts.get("x-gateway-strategy", {}), lambda v: bool(v)
                                          and not v.startswith("off")),
@@ -312,7 +316,8 @@ def timed_checks(featured: dict, plain: dict, agent_turn: dict | None = None) ->
         "featured_with_similar_block": _share(f_counts.get("x-gateway-context", {}), similar_count),
         "featured_roles": f_counts.get("x-gateway-role", {}),
         "featured_role_sources": f_counts.get("x-gateway-role-source", {}),
-        "plain_with_any_feature_header": max((_share(p_counts.get(name, {}), bool) or 0.0) for name in FEATURE_HEADERS),
+        "plain_with_any_feature_header": max((_share(counts.get(name, {}), bool) or 0.0)
+                                             for counts in plain_counts for name in FEATURE_HEADERS),
     }
     if agent_turn is not None:
         a_counts = agent_turn.get("header_counts", {})
@@ -336,10 +341,10 @@ def _sub(a, b, digits: int = 3):
     return None if a is None or b is None else round(a - b, digits)
 
 
-def cost(entry: dict, variant: str = "featured") -> dict:
-    """`variant` (featured, agent_turn) minus plain: latency percentiles, CPU per request, the gateway's own
-    overhead header."""
-    f, p = entry["targets"][variant], entry["targets"]["plain"]
+def cost(entry: dict, variant: str = "featured", base: str = "plain") -> dict:
+    """`variant` (featured, agent_turn) minus `base`, the same requests without the feature (plain, plain_turn):
+    latency percentiles, CPU per request, the gateway's own overhead header."""
+    f, p = entry["targets"][variant], entry["targets"][base]
     fo, po = f.get("gateway_overhead_header_ms") or {}, p.get("gateway_overhead_header_ms") or {}
     out = {
         "p50_ms": _sub(f.get("p50_ms"), p.get("p50_ms")),
@@ -360,7 +365,8 @@ def cost(entry: dict, variant: str = "featured") -> dict:
     else:
         judgement = "NOT met"
     out["judgement"] = judgement
-    what = "a new task's first request" if variant == "featured" else "a later turn of an agent's task"
+    what = ("a new task's first request" if variant == "featured"
+            else f"an agent's task ({TURNS} requests: the first, then later turns)")
     out["verdict"] = (f"feature cost at c=1, {what}: {_signed(p50)} ms p50 / {_signed(p99)} ms p99 "
                       f"(target ≤ {TARGET_MS:g} ms) — {judgement}")
     return out
@@ -386,13 +392,14 @@ def render(section: dict) -> list[str]:
              "exchange saved); *agent_turn*: the requests of an agent's task, eight per conversation, each sending "
              "the whole conversation so far (the task, the answers it got, \"ok, continue\"): the first searches "
              "and pins its block, the later ones keep the role (sticky), store only what is new and reuse the "
-             "block; *plain*: the same messages as *featured* for `bench-model`, no conversation id; *direct*: "
-             "the same messages to the upstream. Gateway CPU includes its work after each slice's last response "
-             "(the batched saves).", "",
+             "block; *plain*: the same messages as *featured* for `bench-model`, no conversation id; *plain_turn*: "
+             "the same for *agent_turn*'s messages (what it is compared with: its requests are longer); *direct*: "
+             "the same messages as *featured* to the upstream. Gateway CPU includes its work after each slice's "
+             "last response (the batched saves).", "",
              "| variant | req/s | p50 | p99 | mean | +p50 | +p99 | +mean | errors | gateway CPU ms/req "
              "| X-Gateway-Overhead-Ms p50 / p99 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in ("direct", "plain", "featured", "agent_turn"):
+    for name in ("direct", "plain", "featured", "plain_turn", "agent_turn"):
         s = t.get(name)
         if s is None:
             continue
@@ -410,7 +417,7 @@ def render(section: dict) -> list[str]:
     )
     if turn_cost:
         lines.append(
-            f"| **agent_turn − plain** | – | {_signed(turn_cost['p50_ms'])} | {_signed(turn_cost['p99_ms'])} "
+            f"| **agent_turn − plain_turn** | – | {_signed(turn_cost['p50_ms'])} | {_signed(turn_cost['p99_ms'])} "
             f"| {_signed(turn_cost['mean_ms'])} | – | – | – | – | {_signed(turn_cost['cpu_ms_per_request'])} "
             f"| {_signed(turn_cost['overhead_header_p50_ms'])} / {_signed(turn_cost['overhead_header_p99_ms'])} |"
         )

@@ -854,15 +854,18 @@ class Bench:
             "direct": Slot(direct, requests(direct, UPSTREAM_MODEL, False)),
             "plain": Slot(gateway, plain),
             "featured": Slot(gateway, featured),
+            "plain_turn": Slot(gateway, feature_case.loop_requests(HOST, gateway.port, CHAT_PATH, GATEWAY_MODEL,
+                                                                   gateway.headers, conversation=False)),
             "agent_turn": Slot(gateway, agent_turn),
         }
         entry = {"name": FEATURE_CASE.name, "stream": False, "concurrency": 1, "start_up_check": seen}
         entry.update(await self.interleave(FEATURE_CASE, slots, tally=feature_case.FEATURE_HEADERS, bill_tail=True))
-        entry["timed_checks"] = feature_case.timed_checks(entry["targets"]["featured"], entry["targets"]["plain"],
-                                                          entry["targets"]["agent_turn"])
+        targets = entry["targets"]
+        entry["timed_checks"] = feature_case.timed_checks(targets["featured"], targets["plain"],
+                                                          targets["agent_turn"], targets["plain_turn"])
         entry["store_interactions_at_end"] = count_rows(gateway.db, "context_interaction")
         entry["cost"] = feature_case.cost(entry)
-        entry["cost_agent_turn"] = feature_case.cost(entry, "agent_turn")
+        entry["cost_agent_turn"] = feature_case.cost(entry, "agent_turn", "plain_turn")
         self.brief(FEATURE_CASE.name, entry, {}, t_case)
         log(entry["cost"]["verdict"])
         log(entry["cost_agent_turn"]["verdict"])
