@@ -14,7 +14,7 @@ cached by value.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
@@ -427,9 +427,10 @@ _SPLIT_MIN_ALTERNATIVES = 8  # below this, one regex is as fast as the loop over
 _UNSPLITTABLE = re.compile(r"\\\d|\(\?P=|\(\?\(|\A\(\?[aiLmsux]+\)")
 
 
-def _top_level_alternatives(pattern: str) -> list[str]:
-    """`pattern` cut at its top-level `|` (outside groups and character classes)."""
-    parts, depth, start, i, in_class = [], 0, 0, 0, False
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, character, depth) of each character of `pattern` from `start` that is neither escaped nor in a
+    character class; depth counts the groups open around it (a group's parentheses count as outside it)."""
+    depth, i, in_class = 0, start, False
     while i < len(pattern):
         ch = pattern[i]
         if ch == "\\":
@@ -442,41 +443,22 @@ def _top_level_alternatives(pattern: str) -> list[str]:
             i += 1 + (pattern[i + 1:i + 2] == "^")
             i += pattern[i:i + 1] == "]"  # a `]` first in a class is a member
             continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(pattern[start:i])
-            start = i + 1
+        else:
+            depth -= ch == ")"
+            yield i, ch, depth
+            depth += ch == "("
         i += 1
-    parts.append(pattern[start:])
-    return parts
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """`pattern` cut at its top-level `|` (outside groups and character classes)."""
+    cuts = [i for i, ch, depth in _structure(pattern) if ch == "|" and depth == 0]
+    return [pattern[a + 1:b] for a, b in zip([-1, *cuts], [*cuts, len(pattern)], strict=True)]
 
 
 def _group_end(pattern: str, start: int) -> int | None:
     """The index of the `)` closing the group whose body starts at `start`, or None when it is not closed."""
-    depth, i, in_class = 1, start, False
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = ch != "]"
-        elif ch == "[":
-            in_class = True
-            i += 1 + (pattern[i + 1:i + 2] == "^")
-            i += pattern[i:i + 1] == "]"
-            continue
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return None
+    return next((i for i, ch, depth in _structure(pattern, start) if ch == ")" and depth < 0), None)
 
 
 _LEADING_GROUP = re.compile(r"(\\b|\^|\\A)?\(\?:")
