@@ -146,7 +146,7 @@ def _clean_text(text: str) -> str:
     return text.strip()
 
 
-_clean_recent = lru_cache(maxsize=1024)(_clean_text)
+_clean_recent = lru_cache(maxsize=256)(_clean_text)
 
 
 def user_turn_text(message: Message) -> str:
