@@ -16,6 +16,7 @@ or deleting interactions, a test database flush included, keeps it right.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -168,6 +169,32 @@ def term_counts(terms: Sequence[str]) -> dict[str, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT term, docs FROM context_searchterm WHERE term IN ({placeholders})", list(terms))
         return dict(cursor.fetchall())
+
+
+class CommonTerms:
+    """Terms counted in more interactions than a query may match, remembered for `ttl` seconds per process.
+
+    Such a term is never searched for (choose_terms stops before it), and its count only grows while the
+    store does, so a remembered count is at most too low by what was stored since. Most words of a request
+    are of that kind; the rare ones, whose exact counts choose the query, are always read. When the store
+    shrinks (a purge, a flush) everything remembered is forgotten. Shared by the reader threads: each update
+    is one dict operation."""
+
+    def __init__(self, ttl: float = 60.0, max_terms: int = 100_000) -> None:
+        self._ttl, self._max_terms = ttl, max_terms
+        self._counts: dict[str, tuple[int, float]] = {}  # term -> (its count, when to ask again)
+        self._total = 0  # the store's interactions when the counts were read
+
+    def known(self, terms: Iterable[str]) -> dict[str, int]:
+        now = time.monotonic()
+        return {term: found[0] for term in terms if (found := self._counts.get(term)) is not None and found[1] > now}
+
+    def learn(self, counts: Mapping[str, int], total: int, *, above: int) -> None:
+        if total < self._total or len(self._counts) > self._max_terms:
+            self._counts = {}
+        self._total = total
+        expires = time.monotonic() + self._ttl
+        self._counts.update((term, (docs, expires)) for term, docs in counts.items() if docs > above)
 
 
 def terms_of(texts: Iterable[str]) -> set[str]:

@@ -26,6 +26,7 @@ from core.versions import version_token
 CONFIG_VERSION_KEY = "context"
 
 history_cache = HistoryCache(settings.CONTEXT_HISTORY_CACHE_BYTES)
+common_terms = search.CommonTerms()  # most words of a request: not asked about again for a minute
 
 CONVERSATION_ROW = (f"SELECT id, message_count, first_digest, tail, similar_ids FROM {Conversation._meta.db_table} "
                     "WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s")
@@ -169,8 +170,11 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
     candidates = search_terms(ask.query[: search.QUERY_CHARS], limit=search.QUERY_TERMS)
     if not candidates:
         return []
-    docs = search.term_counts([*candidates, SearchTerm.TOTAL_TERM])
+    known = common_terms.known(candidates)
+    docs = search.term_counts([*(term for term in candidates if term not in known), SearchTerm.TOTAL_TERM])
     total = docs.pop(SearchTerm.TOTAL_TERM, 0)
+    common_terms.learn(docs, total, above=ask.max_matches)
+    docs.update(known)
     query = search.choose_terms(candidates, docs, total, max_matches=ask.max_matches)
     if not query.terms:
         return []

@@ -116,3 +116,35 @@ def test_purge_conversations_deletes_old_ones_and_their_search_entries(store):
     assert not Interaction.objects.filter(prompt=RELEVANT[0]).exists()
     assert all(hit.prompt != RELEVANT[0] for hit in ask("nightly invoice email celery beat crontab"))
     assert Conversation.objects.filter(conversation_id__startswith="seed-").count() == len(DISTRACTORS)
+
+
+def test_words_too_common_to_search_for_are_not_counted_again_until_the_store_shrinks(monkeypatch):
+    from context import search
+
+    clock = [100.0]
+    monkeypatch.setattr(search.time, "monotonic", lambda: clock[0])
+    common = search.CommonTerms(ttl=60.0)
+    common.learn({"the": 900, "celery": 12, "invoice": 301}, 1000, above=300)
+    assert common.known(["the", "celery", "invoice", "beat"]) == {"the": 900, "invoice": 301}  # rare ones: read
+    common.learn({"beat": 40}, 1010, above=300)
+    assert common.known(["the"]) == {"the": 900}
+    clock[0] += 61
+    assert common.known(["the", "invoice"]) == {}  # a minute on: counted again
+    common.learn({"the": 950}, 1020, above=300)
+    common.learn({"celery": 2}, 20, above=300)  # the store shrank (a purge): nothing remembered holds
+    assert common.known(["the"]) == {}
+
+
+def test_a_common_word_remembered_does_not_change_what_the_search_finds(store, monkeypatch):
+    from context import search, selectors
+
+    monkeypatch.setattr(selectors, "common_terms", search.CommonTerms())
+    question = "The nightly invoice emails stopped: is celery beat's crontab schedule wrong?"
+
+    def hits():
+        found = similar_interactions(SimilarAsk(question, Scope("", "personal"), 3, 0.3, 1), exclude_conversation=None)
+        return [(hit.interaction_id, round(hit.score, 6)) for hit in found]
+
+    first = hits()  # "celery" and "invoice" are in two interactions each: above this search's one match
+    assert selectors.common_terms.known(["celery", "invoice", "crontab"]) == {"celery": 2, "invoice": 2}
+    assert hits() == first and first
