@@ -2,7 +2,7 @@
 a request at c=1, against the same gateway process without them, in the same run (issue 13: "with everything
 on and no LLM rewriting, the added latency at c=1 stays within 1 ms of the gateway without this feature").
 
-Four variants, non-streaming, one worker, interleaved in rounds like the other cases:
+Five variants, non-streaming, one worker, interleaved in rounds like the other cases:
 
 - `featured`: a coding agent's request for `model: "auto"` with an `X-Conversation-Id` that is new for every
   request: Claude Code's recorded system prompt and `<system-reminder>` (tests/fixtures/agents), then a
@@ -17,7 +17,9 @@ Four variants, non-streaming, one worker, interleaved in rounds like the other c
   named model stays `general`), no strategy block (`rewrite` leaves a named model's request as the client sent
   it, so no `X-Gateway-Optimize: off` is needed), no context read, no save. What every request pays anyway
   (parsing, the window check of `fit_body`, the usage row) is in both.
-- `direct`: the same messages straight to the upstream, so both show an added latency.
+- `plain_turn`: the same for `agent_turn`'s messages, which `agent_turn` is compared with (its requests are
+  longer: the whole conversation so far).
+- `direct`: the `featured` messages straight to the upstream, so both show an added latency.
 
 The task text comes in VARIANTS versions (a class name of its own in each, plus shared words), sent in turn:
 identical texts would stop the search after a few hundred requests (a word in more than
