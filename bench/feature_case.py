@@ -129,33 +129,35 @@ def loop_messages(i: int, turn: int, system: str) -> list[dict]:
     return messages
 
 
+def _numbered(host: str, port: int, path: str, model: str, headers: dict[str, str], conversations: list[list[dict]],
+              conversation_prefix: str | None, group: int = 1) -> loadgen.Numbered:
+    """One pre-built request per message list, sent in turn; with `conversation_prefix`, each numbered into an
+    X-Conversation-Id of its own (`group` requests in a row share one)."""
+    if conversation_prefix is not None:
+        headers = {**headers, CONVERSATION_HEADER: conversation_prefix + SLOT.decode()}
+    templates = [
+        loadgen.build_request(host, port, path, model, stream=False, messages=sent,
+                              extra_body={"max_tokens": MAX_TOKENS}, extra_headers=headers)
+        for sent in conversations
+    ]
+    return loadgen.Numbered(templates, SLOT if conversation_prefix is not None else None, group=group)
+
+
 def loop_requests(host: str, port: int, path: str, model: str, headers: dict[str, str], *,
                   conversation: bool = True) -> loadgen.Numbered:
     """TURNS requests in a row per task, LOOP_VARIANTS tasks; with `conversation`, each task a conversation of
     its own (its id: the request number // TURNS)."""
     system, _ = agent_prompt()
-    if conversation:
-        headers = {**headers, CONVERSATION_HEADER: LOOP_PREFIX + SLOT.decode()}
-    templates = [
-        loadgen.build_request(host, port, path, model, stream=False, messages=loop_messages(i, turn, system),
-                              extra_body={"max_tokens": MAX_TOKENS}, extra_headers=headers)
-        for i in range(LOOP_VARIANTS) for turn in range(TURNS)
-    ]
-    return loadgen.Numbered(templates, SLOT, group=TURNS) if conversation else loadgen.Numbered(templates)
+    turns = [loop_messages(i, turn, system) for i in range(LOOP_VARIANTS) for turn in range(TURNS)]
+    return _numbered(host, port, path, model, headers, turns, LOOP_PREFIX if conversation else None, TURNS)
 
 
 def requests(host: str, port: int, path: str, model: str, headers: dict[str, str], *,
              conversation: bool) -> loadgen.Numbered:
     """The VARIANTS requests sent in turn; with `conversation`, each with a conversation id of its own."""
     system, reminder = agent_prompt()
-    if conversation:
-        headers = {**headers, CONVERSATION_HEADER: CONVERSATION_PREFIX + SLOT.decode()}
-    templates = [
-        loadgen.build_request(host, port, path, model, stream=False, messages=messages(i, system, reminder),
-                              extra_body={"max_tokens": MAX_TOKENS}, extra_headers=headers)
-        for i in range(VARIANTS)
-    ]
-    return loadgen.Numbered(templates, SLOT if conversation else None)
+    tasks = [messages(i, system, reminder) for i in range(VARIANTS)]
+    return _numbered(host, port, path, model, headers, tasks, CONVERSATION_PREFIX if conversation else None)
 
 
 # -- the start-up check ---------------------------------------------------------------------------------------
