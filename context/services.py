@@ -73,10 +73,9 @@ class _ConversationRow:
     updated_at: datetime
 
 
-
-def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
-    """The exchange's conversation row, created when missing, locked until the transaction ends (PostgreSQL;
-    SQLite has one writer at a time)."""
+def _conversation_locked(cursor: Any, exchange: Exchange, created: object) -> _ConversationRow:
+    """The exchange's conversation row, created when missing (`created`: the exchange's time as the database
+    takes it), locked until the transaction ends (PostgreSQL; SQLite has one writer at a time)."""
     key = tuple(exchange.key)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     select = (f"SELECT id, message_count, first_digest, tail, title, similar_ids, updated_at FROM {CONVERSATION} "
@@ -84,7 +83,6 @@ def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
     cursor.execute(select, key)
     row = cursor.fetchone()
     if row is None:
-        created = connection.ops.adapt_datetimefield_value(exchange.created_at)
         cursor.execute(
             f"INSERT INTO {CONVERSATION} (api_key_prefix, profile, conversation_id, title, message_count, "
             f"first_digest, tail, created_at, updated_at) VALUES (%s, %s, %s, '', 0, '', %s, %s, %s) "
@@ -106,7 +104,8 @@ def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow:
 
 
 def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> None:
-    conversation = _conversation_locked(cursor, exchange)
+    created = connection.ops.adapt_datetimefield_value(exchange.created_at)
+    conversation = _conversation_locked(cursor, exchange, created)
     stored = conversation.stored
     if exchange.request_id in stored.request_ids or (exchange.replayed and _stored_before(cursor, conversation.id,
                                                                                           exchange.request_id)):
@@ -127,7 +126,6 @@ def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> Non
         keep, new = stored.count, exchange.turns[step.new_from:]
     messages = [*new, exchange.answer]
     counting = tokens.is_loaded()  # exact counts only where the tokenizer is loaded already
-    created = connection.ops.adapt_datetimefield_value(exchange.created_at)
     rows, digests = [], []
     for offset, message in enumerate(messages):
         payload = clean(orjson.dumps(message).decode())
@@ -153,7 +151,7 @@ def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> Non
          connection.ops.adapt_datetimefield_value(max(conversation.updated_at, exchange.created_at)), title,
          None if similar_ids is None else connection.ops.adapt_json_value(similar_ids, None), conversation.id],
     )
-    _interactions_write(cursor, conversation.id, exchange, messages, terms)
+    _interactions_write(cursor, conversation.id, exchange, created, messages, terms)
 
 
 def _stored_before(cursor: Any, conversation: int, request_id: str) -> bool:
@@ -164,7 +162,7 @@ def _stored_before(cursor: Any, conversation: int, request_id: str) -> bool:
     return cursor.fetchone() is not None
 
 
-def _interactions_write(cursor: Any, conversation: int, exchange: Exchange, messages: list[dict],
+def _interactions_write(cursor: Any, conversation: int, exchange: Exchange, created: object, messages: list[dict],
                         terms: Counter[str]) -> None:
     """A user turn with words of its own starts an interaction; what answers it is its answer. Answers to
     tool results (an agent's loop) join the interaction of the task they belong to."""
@@ -181,7 +179,6 @@ def _interactions_write(cursor: Any, conversation: int, exchange: Exchange, mess
         _interaction_extend(cursor, conversation, carry, terms)
     if not groups:
         return
-    created = connection.ops.adapt_datetimefield_value(exchange.created_at)
     rows = []
     for prompt, answers in groups:
         prompt, answer = clean(prompt)[:INTERACTION_CHARS], clean("\n".join(answers))[:INTERACTION_CHARS]
