@@ -3,8 +3,9 @@
     .venv/bin/python bench/role_detection.py [--repeats 20]
 
 Prints accuracy per role, the confusion matrix (rows = labelled role, columns = detected), the held-out
-accuracy, which tier decided, and p50/p99 latency in milliseconds of the fast path, of the classifier, and of the
-whole `detect_role` call (scaffolding stripping included) over every prompt, repeated. Requests are built the way
+accuracy, the accuracy on prompts written after the detector was tuned (`role_prompts_unseen.jsonl`), which
+tier decided, and p50/p99 latency in milliseconds of the fast path, of the classifier, and of the whole
+`detect_role` call (scaffolding stripping included) over every prompt, repeated. Requests are built the way
 the tests build them: prompts tagged with an agent wrapper go through that agent's request shape.
 Targets: fast path < 0.3 ms p99, classifier < 5 ms p99. Timed with the garbage collector paused, as timeit does.
 """
@@ -28,6 +29,7 @@ from prompts.detection import ROLES, classifier, detect_role, fast_path  # noqa:
 from tests.prompts.agent_wrappers import wrap  # noqa: E402
 
 DATA = ROOT / "tests" / "prompts" / "data" / "role_prompts.jsonl"
+UNSEEN = ROOT / "tests" / "prompts" / "data" / "role_prompts_unseen.jsonl"  # never used for training or tuning
 
 
 def _percentiles(samples: Sequence[float]) -> tuple[float, float]:
@@ -88,6 +90,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"  {role:<15} {confusion[(role, role)] / n:.3f} ({confusion[(role, role)]}/{n})"
             f"   {held_ok / held_n:.3f} ({held_ok}/{held_n})"
         )
+
+    unseen = [json.loads(line) for line in UNSEEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unseen_right = Counter()
+    for row in unseen:
+        req = wrap(row["text"], row["wrap"])
+        unseen_right[row["role"]] += detect_role(req.messages, req.system).role == row["role"]
+    print(f"\nunseen prompts (written after tuning, never trained on): "
+          f"{sum(unseen_right.values()) / len(unseen):.3f} ({sum(unseen_right.values())}/{len(unseen)}); per role: "
+          + ", ".join(f"{role} {unseen_right[role]}/{sum(r['role'] == role for r in unseen)}" for role in ROLES))
 
     short = {r: r[:6] for r in ROLES}
     print("\nconfusion matrix (rows: labelled, columns: detected):")
