@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from context.sql import plain_cursor
 from context.text import search_term_set
 
 TABLE = "context_interaction"
@@ -116,7 +117,7 @@ def _search_sqlite(query: Query, scope: Scope, exclude: int | None, limit: int) 
     where, params = _scope_sql(scope, "i", exclude)
     total = query.total_weight
     rows: list[tuple] = []
-    with connection.cursor() as ranked, connection.cursor() as cursor:
+    with plain_cursor() as ranked, plain_cursor() as cursor:
         # terms are letters and digits only: quoted, each is one FTS5 string
         ranked.execute(ranking, [value for pair in zip(query.weights, query.terms, strict=True)
                                  for value in (pair[0], f'"{pair[1]}"')])
@@ -142,7 +143,7 @@ def _search_postgresql(query: Query, scope: Scope, exclude: int | None, limit: i
         f"ON i.id = top.interaction_id "
         f"ORDER BY top.present DESC, top.rank DESC, top.interaction_id DESC"
     )
-    with connection.cursor() as cursor:
+    with plain_cursor() as cursor:
         cursor.execute(sql, [" | ".join(query.terms), *present_params, *params, limit])
         total = query.total_weight
         return [(*row, float(present) / total) for *row, present in cursor.fetchall()]
@@ -157,7 +158,7 @@ def term_counts_add(changes: Mapping[str, int]) -> None:
         "INSERT INTO context_searchterm (term, docs) VALUES (%s, %s) "
         "ON CONFLICT (term) DO UPDATE SET docs = context_searchterm.docs + excluded.docs"
     )
-    with connection.cursor() as cursor:
+    with plain_cursor() as cursor:
         cursor.executemany(sql, rows)
 
 
@@ -166,7 +167,7 @@ def term_counts(terms: Sequence[str]) -> dict[str, int]:
     if not terms:
         return {}
     placeholders = ", ".join(["%s"] * len(terms))
-    with connection.cursor() as cursor:
+    with plain_cursor() as cursor:
         cursor.execute(f"SELECT term, docs FROM context_searchterm WHERE term IN ({placeholders})", list(terms))
         return dict(cursor.fetchall())
 

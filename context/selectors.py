@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 
 from context import search
 from context.budget import HistoryMessage
@@ -20,6 +20,7 @@ from context.history_cache import HistoryCache
 from context.models import ContextPolicy, Conversation, Interaction, Message, SearchTerm
 from context.pending import ConversationKey, Exchange
 from context.policy import KEY, KEY_PROFILE, PROFILE, Policies, Policy
+from context.sql import plain_cursor
 from context.text import json_column, message_digest, search_terms
 from core.versions import version_token
 
@@ -99,7 +100,7 @@ def conversation_read(
     the row's tail already lists.
     """
     close_old_connections()
-    with connection.cursor() as cursor:  # plain SQL: the ORM's query building cost more than the query
+    with plain_cursor() as cursor:  # plain SQL: the ORM's query building cost more than the query
         cursor.execute(CONVERSATION_ROW, list(key))
         row = cursor.fetchone()
     conversation, stored, pinned = None, Stored(), None
@@ -197,7 +198,7 @@ def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.
     if not ids:
         return []
     placeholders = ", ".join(["%s"] * len(ids))
-    with connection.cursor() as cursor:
+    with plain_cursor() as cursor:
         cursor.execute(f"SELECT id, prompt, answer, created_at, api_key_prefix, profile FROM "
                        f"{Interaction._meta.db_table} WHERE id IN ({placeholders})", list(ids))
         rows = cursor.fetchall()

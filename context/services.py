@@ -20,6 +20,7 @@ from context import search
 from context.conversation import TAIL, Mode, Stored, appended, first_difference, plan
 from context.models import Conversation, Interaction, Message, SearchTerm
 from context.pending import Exchange
+from context.sql import plain_cursor
 from context.text import clean, json_column, message_digest, message_text, task_text
 from core import tokens
 
@@ -53,7 +54,7 @@ def context_batch_write(items: Sequence[object]) -> int:
     per exchange building them, in the writer thread, holding the GIL against the requests being served."""
     close_old_connections()
     terms: Counter[str] = Counter()
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), plain_cursor() as cursor:
         for item in items:
             if isinstance(item, Exchange):
                 _exchange_write(cursor, item, terms)
