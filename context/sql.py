@@ -12,16 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 
 class PlainCursor:
     __slots__ = ("_cursor", "_qmark")
 
-    def __init__(self) -> None:
-        connection.ensure_connection()
-        self._cursor = connection.connection.cursor()
-        self._qmark = connection.vendor == "sqlite"
+    def __init__(self, cursor: Any, qmark: bool) -> None:
+        self._cursor, self._qmark = cursor, qmark
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PlainCursor:
         self._cursor.execute(sql.replace("%s", "?") if self._qmark else sql, params)
@@ -50,5 +48,9 @@ class PlainCursor:
 
 
 def plain_cursor() -> PlainCursor:
-    """A cursor on this thread's connection (opened if needed), to use as a context manager."""
-    return PlainCursor()
+    """A cursor on this thread's connection (opened if needed), to use as a context manager. The connection is
+    looked up once: each attribute read through `django.db.connection` is a thread-local lookup of its own."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    if wrapper.connection is None:
+        wrapper.ensure_connection()
+    return PlainCursor(wrapper.connection.cursor(), wrapper.vendor == "sqlite")
