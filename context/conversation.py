@@ -123,14 +123,32 @@ class Virtual:
 
 def with_pending(virtual: Virtual, turns: Sequence[dict], answer: dict, request_id: str,
                  digest_at: Callable[[int], str], digest: Callable[[dict], str]) -> Virtual:
-    """`virtual` after one more exchange, as the writer will store it."""
+    """`virtual` after one more exchange, as the writer will store it. `digest_at(i)`: the digest of `turns[i]`
+    (an exchange caches them: the same pending exchange is applied again by each read until it is written)."""
     step = plan(virtual.stored, digest_at, len(turns))
+    answer_digest = digest(answer)
+
+    def digest_of(index: int) -> str:  # of [*turns, answer]
+        return digest_at(index) if index < len(turns) else answer_digest
+
     if step.mode is Mode.HISTORY:
-        new = [*turns[step.new_from:], answer]
-        pairs = [(digest(message), request_id) for message in new]
-        return Virtual(appended(virtual.stored, pairs, keep=virtual.stored.count), virtual.from_rows,
-                       [*virtual.extra, *new])
+        start, keep = step.new_from, virtual.stored.count
+        stored = _extended(virtual.stored, keep, start, len(turns) + 1, digest_of, request_id)
+        return Virtual(stored, virtual.from_rows, [*virtual.extra, *turns[start:], answer])
     # NEW, FULL, DIVERGED: the conversation is now exactly what this exchange sent, and its answer.
-    messages = [*turns, answer]
-    pairs = [(digest(message), request_id) for message in messages]
-    return Virtual(appended(Stored(), pairs, keep=0), 0, messages)
+    return Virtual(_extended(Stored(), 0, 0, len(turns) + 1, digest_of, request_id), 0, [*turns, answer])
+
+
+def _extended(stored: Stored, keep: int, start: int, stop: int, digest_of: Callable[[int], str],
+              request_id: str) -> Stored:
+    """`appended(stored, [(digest_of(i), request_id) for i in range(start, stop)], keep=keep)`, digesting only
+    the messages the result names: the first (when nothing is kept) and the last TAIL. An agent's later turns
+    each resend the whole conversation: digesting all of it for every pending exchange, on every read, cost
+    O(conversation) per exchange."""
+    tail = tuple((digest_of(i), request_id) for i in range(max(start, stop - TAIL), stop))
+    if keep == 0:
+        first = digest_of(start) if stop > start else ""
+        return Stored(stop - start, first, tail[-TAIL:])
+    drop = stored.count - keep
+    kept = stored.tail[: len(stored.tail) - drop] if drop else stored.tail
+    return Stored(keep + stop - start, stored.first, (kept + tail)[-TAIL:])

@@ -120,17 +120,19 @@ def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> Non
                                 [exchange.digest_at(i) for i in range(len(exchange.turns))])
         cursor.execute(f"DELETE FROM {MESSAGE} WHERE conversation_id = %s AND position >= %s", [conversation.id, keep])
         stored = Stored(keep, rows[0][0] if keep else "", tuple(tuple(row) for row in rows[max(keep - TAIL, 0):keep]))
-        new = exchange.turns[keep:]
+        start = keep
     elif step.mode is Mode.NEW:
-        keep, new = 0, exchange.turns
+        keep, start = 0, 0
     else:
-        keep, new = stored.count, exchange.turns[step.new_from:]
+        keep, start = stored.count, step.new_from
+    new = exchange.turns[start:]
     messages = [*new, exchange.answer]
     counting = tokens.is_loaded()  # exact counts only where the tokenizer is loaded already
     rows, digests = [], []
     for offset, message in enumerate(messages):
         payload = clean(orjson.dumps(message).decode())
-        digest = message_digest(message)
+        # the turns' digests are the exchange's own, which the request path's reads may have computed already
+        digest = exchange.digest_at(start + offset) if offset < len(new) else message_digest(message)
         digests.append(digest)
         rows.append((conversation.id, keep + offset, str(message.get("role", ""))[:16], payload,
                      len(payload.encode()),
