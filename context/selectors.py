@@ -109,8 +109,9 @@ def conversation_read(
         stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in json_column(tail)))
         pinned = json_column(pinned)
     virtual = Virtual.of(stored)
+    written = stored.request_ids if pending else frozenset()
     for exchange in pending:
-        if exchange.seq <= committed or exchange.request_id in stored.request_ids:
+        if exchange.seq <= committed or exchange.request_id in written:
             continue
         virtual = with_pending(virtual, exchange.turns, exchange.answer, exchange.request_id, exchange.digest_at,
                                message_digest)
