@@ -369,7 +369,7 @@ def cost(entry: dict, variant: str = "featured", base: str = "plain") -> dict:
     else:
         judgement = "NOT met"
     out["judgement"] = judgement
-    what = ("a new task's first request" if variant == "featured"
+    what = ("a new task's first request" if variant.endswith("featured")
             else f"an agent's task ({TURNS} requests: the first, then later turns)")
     out["verdict"] = (f"feature cost at c=1, {what}: {_signed(p50)} ms p50 / {_signed(p99)} ms p99 "
                       f"(target ≤ {TARGET_MS:g} ms) — {judgement}")
@@ -403,7 +403,8 @@ def render(section: dict) -> list[str]:
              "| variant | req/s | p50 | p99 | mean | +p50 | +p99 | +mean | errors | gateway CPU ms/req "
              "| X-Gateway-Overhead-Ms p50 / p99 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for name in ("direct", "plain", "featured", "plain_turn", "agent_turn"):
+    variants = ("plain", "featured", "plain_turn", "agent_turn")
+    for name in ("direct", *variants, *(f"baseline_{variant}" for variant in variants)):
         s = t.get(name)
         if s is None:
             continue
@@ -414,20 +415,21 @@ def render(section: dict) -> list[str]:
             f"| {_f(added.get('p50_ms'))} | {_f(added.get('p99_ms'))} | {_f(added.get('mean_ms'))} | {s['errors']} "
             f"| {_f(s['cpu_ms_per_request']['target'], 3)} | {_f(oh.get('p50'), 3)} / {_f(oh.get('p99'), 3)} |"
         )
-    lines.append(
-        f"| **featured − plain** | – | {_signed(c['p50_ms'])} | {_signed(c['p99_ms'])} | {_signed(c['mean_ms'])} "
-        f"| – | – | – | – | {_signed(c['cpu_ms_per_request'])} "
-        f"| {_signed(c['overhead_header_p50_ms'])} / {_signed(c['overhead_header_p99_ms'])} |"
-    )
-    if turn_cost:
-        lines.append(
-            f"| **agent_turn − plain_turn** | – | {_signed(turn_cost['p50_ms'])} | {_signed(turn_cost['p99_ms'])} "
-            f"| {_signed(turn_cost['mean_ms'])} | – | – | – | – | {_signed(turn_cost['cpu_ms_per_request'])} "
-            f"| {_signed(turn_cost['overhead_header_p50_ms'])} / {_signed(turn_cost['overhead_header_p99_ms'])} |"
-        )
+    for label, key in (("featured − plain", "cost"), ("agent_turn − plain_turn", "cost_agent_turn"),
+                       ("baseline: featured − plain", "baseline_cost"),
+                       ("baseline: agent_turn − plain_turn", "baseline_cost_agent_turn")):
+        d = entry.get(key)
+        if d:
+            lines.append(
+                f"| **{label}** | – | {_signed(d['p50_ms'])} | {_signed(d['p99_ms'])} | {_signed(d['mean_ms'])} "
+                f"| – | – | – | – | {_signed(d['cpu_ms_per_request'])} "
+                f"| {_signed(d['overhead_header_p50_ms'])} / {_signed(d['overhead_header_p99_ms'])} |"
+            )
     checks = entry.get("timed_checks", {})
     fp = entry.get("foreign_pct") or {}
-    lines += ["", f"**{c['verdict']}**", *([f"**{turn_cost['verdict']}**"] if turn_cost else []), "",
+    baseline = [f"Baseline (the same variants through `--baseline-ref`, same rounds): {entry[key]['verdict']}"
+                for key in ("baseline_cost", "baseline_cost_agent_turn") if entry.get(key)]
+    lines += ["", f"**{c['verdict']}**", *([f"**{turn_cost['verdict']}**"] if turn_cost else []), *baseline, "",
               f"Timed featured requests: strategy block {_pct(checks.get('featured_with_strategy'))}, detected role "
               f"{_pct(checks.get('featured_with_role'))} ({checks.get('featured_roles')}, by "
               f"{checks.get('featured_role_sources')}), similar-interactions block "

@@ -555,11 +555,13 @@ class Bench:
             "BENCH_API_KEY": "bench-key",
         }
         setup = prepare_gateway_db(work, self.targets["direct"].port, env, root)
-        if name == "gateway" and not self.args.skip_features:  # the feature case's strategy blocks
+        if not self.args.skip_features:  # the feature case's strategy blocks (a baseline without them: no case)
             python = str(ROOT / ".venv" / "bin" / "python")
-            subprocess.run([python, "manage.py", "import_strategies", "-v", "0"], cwd=root, env=env, check=True,
-                           timeout=120, stdout=subprocess.DEVNULL)  # fmt: skip
-            setup["strategies"] = "manage.py import_strategies (config/prompt_strategies.yaml)"
+            imported = subprocess.run([python, "manage.py", "import_strategies", "-v", "0"], cwd=root, env=env,
+                                      check=name == "gateway", timeout=120, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)  # fmt: skip
+            if imported.returncode == 0:
+                setup["strategies"] = "manage.py import_strategies (config/prompt_strategies.yaml)"
         key = create_gateway_key(env, root)
         if key is None:
             env["GATEWAY_ALLOW_ANONYMOUS"] = "true"
@@ -834,42 +836,62 @@ class Bench:
         return report
 
     async def run_features(self) -> dict:
-        """The feature case (bench/feature_case.py): featured, plain and direct through the gateway under test."""
+        """The feature case (bench/feature_case.py): featured, plain and direct through the gateway under test,
+        and with --baseline-ref the same variants through the baseline, interleaved in the same rounds."""
         t_case = perf()
-        gateway, direct = self.targets["gateway"], self.targets["direct"]
+        direct = self.targets["direct"]
+        gateways = [name for name in GATEWAYS if name in self.targets]
+        slots = {"direct": Slot(direct, feature_case.requests(HOST, direct.port, CHAT_PATH, UPSTREAM_MODEL,
+                                                             direct.headers, conversation=False))}
+        entry: dict = {"name": FEATURE_CASE.name, "stream": False, "concurrency": 1, "start_up_check": {}}
+        for name in gateways:
+            prefix = "" if name == "gateway" else f"{name}_"
+            try:
+                variants, seen = await self._feature_variants(self.targets[name])
+            except feature_case.FeatureCheckFailed as error:
+                if name == "gateway":
+                    raise
+                log(f"{FEATURE_CASE.name}: the {name} cannot run the case ({error}); measured without it")
+                continue
+            entry["start_up_check"][name] = seen
+            slots.update({prefix + variant: slot for variant, slot in variants.items()})
+        entry.update(await self.interleave(FEATURE_CASE, slots, tally=feature_case.FEATURE_HEADERS, bill_tail=True))
+        targets = entry["targets"]
+        for name in gateways:
+            prefix = "" if name == "gateway" else f"{name}_"
+            if prefix + "featured" not in targets:
+                continue
+            checks = feature_case.timed_checks(targets[prefix + "featured"], targets[prefix + "plain"],
+                                               targets[prefix + "agent_turn"], targets[prefix + "plain_turn"])
+            entry[prefix + "timed_checks"] = checks
+            entry[prefix + "store_interactions_at_end"] = count_rows(self.targets[name].db, "context_interaction")
+            entry[prefix + "cost"] = feature_case.cost(entry, prefix + "featured", prefix + "plain")
+            entry[prefix + "cost_agent_turn"] = feature_case.cost(entry, prefix + "agent_turn", prefix + "plain_turn")
+        self.brief(FEATURE_CASE.name, entry, {}, t_case)
+        log(entry["cost"]["verdict"])
+        log(entry["cost_agent_turn"]["verdict"])
+        for key in ("baseline_cost", "baseline_cost_agent_turn"):
+            if key in entry:
+                log(f"baseline ({self.gateway_trees['baseline'][1].get('short')}): {entry[key]['verdict']}")
+        return entry
 
-        def requests(target: Target, model: str, conversation: bool) -> loadgen.Numbered:
-            return feature_case.requests(HOST, target.port, CHAT_PATH, model, target.headers,
-                                         conversation=conversation)
-
-        featured = requests(gateway, "auto", True)
-        plain = requests(gateway, GATEWAY_MODEL, False)
+    async def _feature_variants(self, gateway: Target) -> tuple[dict[str, Slot], dict]:
+        """The feature case's four gateway variants for `gateway`, after checking through the upstream's log that
+        the featured ones take the feature's path and the plain ones do not."""
+        direct = self.targets["direct"]
+        featured = feature_case.requests(HOST, gateway.port, CHAT_PATH, "auto", gateway.headers, conversation=True)
+        plain = feature_case.requests(HOST, gateway.port, CHAT_PATH, GATEWAY_MODEL, gateway.headers,
+                                      conversation=False)
         seen = await feature_case.verify(HOST, gateway.port, direct.port, featured, plain)
         agent_turn = feature_case.loop_requests(HOST, gateway.port, CHAT_PATH, "auto", gateway.headers)
         seen.update(await feature_case.verify_loop(HOST, gateway.port, direct.port, agent_turn))
         gateway.sent += len(seen["featured"]) + len(seen["plain"]) + len(seen["agent_turn"])
-        log(f"{FEATURE_CASE.name}: checked: featured {seen['featured'][-1]}; agent turn {seen['agent_turn'][-1]}; "
-            f"plain adds nothing")
-        slots = {
-            "direct": Slot(direct, requests(direct, UPSTREAM_MODEL, False)),
-            "plain": Slot(gateway, plain),
-            "featured": Slot(gateway, featured),
-            "plain_turn": Slot(gateway, feature_case.loop_requests(HOST, gateway.port, CHAT_PATH, GATEWAY_MODEL,
-                                                                   gateway.headers, conversation=False)),
-            "agent_turn": Slot(gateway, agent_turn),
-        }
-        entry = {"name": FEATURE_CASE.name, "stream": False, "concurrency": 1, "start_up_check": seen}
-        entry.update(await self.interleave(FEATURE_CASE, slots, tally=feature_case.FEATURE_HEADERS, bill_tail=True))
-        targets = entry["targets"]
-        entry["timed_checks"] = feature_case.timed_checks(targets["featured"], targets["plain"],
-                                                          targets["agent_turn"], targets["plain_turn"])
-        entry["store_interactions_at_end"] = count_rows(gateway.db, "context_interaction")
-        entry["cost"] = feature_case.cost(entry)
-        entry["cost_agent_turn"] = feature_case.cost(entry, "agent_turn", "plain_turn")
-        self.brief(FEATURE_CASE.name, entry, {}, t_case)
-        log(entry["cost"]["verdict"])
-        log(entry["cost_agent_turn"]["verdict"])
-        return entry
+        log(f"{FEATURE_CASE.name}: {gateway.label} checked: featured {seen['featured'][-1]}; agent turn "
+            f"{seen['agent_turn'][-1]}; plain adds nothing")
+        plain_turn = feature_case.loop_requests(HOST, gateway.port, CHAT_PATH, GATEWAY_MODEL, gateway.headers,
+                                                conversation=False)
+        return {"plain": Slot(gateway, plain), "featured": Slot(gateway, featured),
+                "plain_turn": Slot(gateway, plain_turn), "agent_turn": Slot(gateway, agent_turn)}, seen
 
     async def sweep(self) -> dict:
         """Each gateway alone (the baseline too, when there is one), non-streaming, at rising concurrency;
