@@ -4,7 +4,9 @@ A request's context read runs four short statements and the writer a handful per
 wrapper costs about 10 µs of CPU on each (on SQLite a regex rewrites every `%s`; then error translation and
 debug bookkeeping), a fifth of what those statements cost. The statements here keep Django's `%s`
 placeholders, rewritten for SQLite by a plain replace (none of them holds a literal `%`), and run in the
-connection's current transaction, so `transaction.atomic()` still frames them. Errors are the driver's own.
+connection's current transaction, so `transaction.atomic()` still frames them. Errors still pass through
+Django's error wrapper: they are raised as `django.db` errors, and one that may have broken the connection
+marks it, so that `close_old_connections()` replaces it before the thread's next statement.
 """
 
 from __future__ import annotations
@@ -16,26 +18,31 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 
 class PlainCursor:
-    __slots__ = ("_cursor", "_qmark")
+    __slots__ = ("_cursor", "_qmark", "_errors")
 
-    def __init__(self, cursor: Any, qmark: bool) -> None:
-        self._cursor, self._qmark = cursor, qmark
+    def __init__(self, cursor: Any, qmark: bool, errors: Any) -> None:
+        self._cursor, self._qmark, self._errors = cursor, qmark, errors
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PlainCursor:
-        self._cursor.execute(sql.replace("%s", "?") if self._qmark else sql, params)
+        with self._errors:
+            self._cursor.execute(sql.replace("%s", "?") if self._qmark else sql, params)
         return self
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._cursor.executemany(sql.replace("%s", "?") if self._qmark else sql, rows)
+        with self._errors:
+            self._cursor.executemany(sql.replace("%s", "?") if self._qmark else sql, rows)
 
     def fetchone(self) -> tuple | None:
-        return self._cursor.fetchone()
+        with self._errors:
+            return self._cursor.fetchone()
 
     def fetchall(self) -> list[tuple]:
-        return self._cursor.fetchall()
+        with self._errors:
+            return self._cursor.fetchall()
 
     def fetchmany(self, size: int) -> list[tuple]:
-        return self._cursor.fetchmany(size)
+        with self._errors:
+            return self._cursor.fetchmany(size)
 
     def close(self) -> None:
         self._cursor.close()
@@ -53,4 +60,6 @@ def plain_cursor() -> PlainCursor:
     wrapper = connections[DEFAULT_DB_ALIAS]
     if wrapper.connection is None:
         wrapper.ensure_connection()
-    return PlainCursor(wrapper.connection.cursor(), wrapper.vendor == "sqlite")
+    with wrapper.wrap_database_errors:
+        cursor = wrapper.connection.cursor()
+    return PlainCursor(cursor, wrapper.vendor == "sqlite", wrapper.wrap_database_errors)
