@@ -79,7 +79,7 @@ class Numbered:
     placeholder the templates are just sent in turn. Raises ValueError for a template without the
     placeholder, OverflowError once n no longer fits the width."""
 
-    __slots__ = ("_parts", "_width", "_limit", "_counter", "_group")
+    __slots__ = ("_parts", "_width", "_limit", "_counter", "_group", "taken")
 
     def __init__(self, templates: Sequence[bytes], placeholder: bytes | None = None, *, group: int = 1) -> None:
         if not templates:
@@ -93,9 +93,11 @@ class Numbered:
         self._limit = 10**self._width
         self._counter = itertools.count()
         self._group = group  # the placeholder gets n // group: `group` requests in a row share a number
+        self.taken = 0  # requests taken so far
 
     def take(self) -> bytes:
         n = next(self._counter)
+        self.taken += 1
         parts = self._parts[n % len(self._parts)]
         if not self._width:
             return parts[0]
