@@ -92,17 +92,21 @@ def first_difference(stored: Sequence[str], request: Sequence[str]) -> int:
 
 def appended(stored: Stored, messages: Sequence[tuple[str, str]], *, keep: int) -> Stored:
     """The state after keeping the first `keep` stored messages and appending (digest, request id) pairs."""
+    return _extended(stored, keep, len(messages), messages.__getitem__)
+
+
+def _extended(stored: Stored, keep: int, count: int, pair_at: Callable[[int], tuple[str, str]]) -> Stored:
+    """`appended` of the `count` pairs `pair_at(0)` ... `pair_at(count - 1)`, asking only for those the state
+    names: the first (when nothing is kept) and the last TAIL. An agent's later turns each resend the whole
+    conversation: digesting all of it for every pending exchange, on every read, cost O(conversation)."""
+    appended_tail = tuple(pair_at(i) for i in range(max(count - TAIL, 0), count))
     if keep == 0:
-        kept: tuple[tuple[str, str], ...] = ()
-        first = messages[0][0] if messages else ""
-    else:
-        # The tail beyond what was kept is unknown here only when keep < count - TAIL; callers that
-        # truncate that deep (the writer) rebuild the tail from the rows themselves.
-        drop = stored.count - keep
-        kept = stored.tail[: len(stored.tail) - drop] if drop else stored.tail
-        first = stored.first
-    tail = (kept + tuple(messages))[-TAIL:]
-    return Stored(keep + len(messages), first, tail)
+        return Stored(count, pair_at(0)[0] if count else "", appended_tail)
+    # The tail beyond what was kept is unknown here only when keep < count - TAIL; callers that
+    # truncate that deep (the writer) rebuild the tail from the rows themselves.
+    drop = stored.count - keep
+    kept = stored.tail[: len(stored.tail) - drop] if drop else stored.tail
+    return Stored(keep + count, stored.first, (kept + appended_tail)[-TAIL:])
 
 
 @dataclass(slots=True)
@@ -127,28 +131,15 @@ def with_pending(virtual: Virtual, turns: Sequence[dict], answer: dict, request_
     (an exchange caches them: the same pending exchange is applied again by each read until it is written)."""
     step = plan(virtual.stored, digest_at, len(turns))
     answer_digest = digest(answer)
+    start = step.new_from if step.mode is Mode.HISTORY else 0
 
-    def digest_of(index: int) -> str:  # of [*turns, answer]
-        return digest_at(index) if index < len(turns) else answer_digest
+    def pair_at(index: int) -> tuple[str, str]:  # of [*turns[start:], answer]
+        index += start
+        return (digest_at(index) if index < len(turns) else answer_digest), request_id
 
+    count = len(turns) - start + 1
     if step.mode is Mode.HISTORY:
-        start, keep = step.new_from, virtual.stored.count
-        stored = _extended(virtual.stored, keep, start, len(turns) + 1, digest_of, request_id)
+        stored = _extended(virtual.stored, virtual.stored.count, count, pair_at)
         return Virtual(stored, virtual.from_rows, [*virtual.extra, *turns[start:], answer])
     # NEW, FULL, DIVERGED: the conversation is now exactly what this exchange sent, and its answer.
-    return Virtual(_extended(Stored(), 0, 0, len(turns) + 1, digest_of, request_id), 0, [*turns, answer])
-
-
-def _extended(stored: Stored, keep: int, start: int, stop: int, digest_of: Callable[[int], str],
-              request_id: str) -> Stored:
-    """`appended(stored, [(digest_of(i), request_id) for i in range(start, stop)], keep=keep)`, digesting only
-    the messages the result names: the first (when nothing is kept) and the last TAIL. An agent's later turns
-    each resend the whole conversation: digesting all of it for every pending exchange, on every read, cost
-    O(conversation) per exchange."""
-    tail = tuple((digest_of(i), request_id) for i in range(max(start, stop - TAIL), stop))
-    if keep == 0:
-        first = digest_of(start) if stop > start else ""
-        return Stored(stop - start, first, tail[-TAIL:])
-    drop = stored.count - keep
-    kept = stored.tail[: len(stored.tail) - drop] if drop else stored.tail
-    return Stored(keep + stop - start, stored.first, (kept + tail)[-TAIL:])
+    return Virtual(_extended(Stored(), 0, count, pair_at), 0, [*turns, answer])

@@ -7,21 +7,24 @@ import random
 
 import pytest
 
-from context.conversation import TAIL, Stored, Virtual, appended, plan, with_pending
+from context.conversation import TAIL, Stored, Virtual, plan, with_pending
 from context.text import message_digest
 
 
-def _reference(virtual: Virtual, turns: list[dict], answer: dict, request_id: str) -> Virtual:
-    """Every message digested: what the writer stores."""
+def _reference(virtual: Virtual, pairs: list[tuple[str, str]], turns: list[dict], answer: dict,
+               request_id: str) -> tuple[Virtual, list[tuple[str, str]]]:
+    """Every message digested, and the state read off the whole list of (digest, request id) pairs: its length,
+    its first digest, its last TAIL pairs. Nothing of context.conversation but `plan`."""
     step = plan(virtual.stored, lambda i: message_digest(turns[i]), len(turns))
     if step.mode.value == "history":
         new = [*turns[step.new_from:], answer]
-        pairs = [(message_digest(message), request_id) for message in new]
-        return Virtual(appended(virtual.stored, pairs, keep=virtual.stored.count), virtual.from_rows,
-                       [*virtual.extra, *new])
-    messages = [*turns, answer]
-    pairs = [(message_digest(message), request_id) for message in messages]
-    return Virtual(appended(Stored(), pairs, keep=0), 0, messages)
+        pairs = [*pairs, *((message_digest(message), request_id) for message in new)]
+        extra, from_rows = [*virtual.extra, *new], virtual.from_rows
+    else:
+        extra, from_rows = [*turns, answer], 0
+        pairs = [(message_digest(message), request_id) for message in extra]
+    stored = Stored(len(pairs), pairs[0][0] if pairs else "", tuple(pairs[-TAIL:]))
+    return Virtual(stored, from_rows, extra), pairs
 
 
 def _message(role: str, n: int) -> dict:
@@ -33,7 +36,7 @@ def test_pending_exchanges_give_the_state_the_writer_stores(seed: int) -> None:
     rng = random.Random(seed)
     conversation: list[dict] = []
     virtual = Virtual.of(Stored())
-    expected = virtual
+    expected, pairs = virtual, []
     for exchange in range(rng.randint(1, 6)):
         user = _message("user", len(conversation))
         if rng.random() < 0.5:  # an agent: the whole conversation so far, then the new turn
@@ -48,7 +51,7 @@ def test_pending_exchanges_give_the_state_the_writer_stores(seed: int) -> None:
             return message_digest(turns[index])
 
         virtual = with_pending(virtual, turns, answer, f"req-{exchange}", digest_at, message_digest)
-        expected = _reference(expected, turns, answer, f"req-{exchange}")
+        expected, pairs = _reference(expected, pairs, turns, answer, f"req-{exchange}")
         assert virtual == expected
         conversation = [*conversation, user, answer]
         assert len(set(digested)) <= TAIL + 2 + min(len(turns), TAIL)  # never the whole conversation
