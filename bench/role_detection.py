@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from prompts.detection import ROLES, classifier, detect_role, fast_path  # noqa: E402
+from prompts.detection.train import load_rows  # noqa: E402
 from tests.prompts.agent_wrappers import wrap  # noqa: E402
 
 DATA = ROOT / "tests" / "prompts" / "data" / "role_prompts.jsonl"
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per prompt and tier")
     args = parser.parse_args(argv)
 
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = load_rows(DATA)
     classifier.load_model()  # the one-off file read is not what a request pays
     confusion: Counter[tuple[str, str]] = Counter()
     sources: Counter[str] = Counter()
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"   {held_ok / held_n:.3f} ({held_ok}/{held_n})"
         )
 
-    unseen = [json.loads(line) for line in UNSEEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unseen = load_rows(UNSEEN)
     unseen_right = Counter()
     for row in unseen:
         req = wrap(row["text"], row["wrap"])

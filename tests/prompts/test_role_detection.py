@@ -6,7 +6,6 @@ Aider request shapes from `agent_wrappers`), and the detector must name the role
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -21,11 +20,11 @@ from prompts.detection.fast_path import PatternRule
 from tests.prompts import agent_wrappers as agents
 
 DATA = Path(__file__).parent / "data" / "role_prompts.jsonl"
-ROWS = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+ROWS = train.load_rows(DATA)
 # Written after the shipped classifier and fast path were last tuned, and never used to tune them: prompts the
 # detector has not seen, as the ones it meets in use.
 UNSEEN = Path(__file__).parent / "data" / "role_prompts_unseen.jsonl"
-UNSEEN_ROWS = [json.loads(line) for line in UNSEEN.read_text(encoding="utf-8").splitlines() if line.strip()]
+UNSEEN_ROWS = train.load_rows(UNSEEN)
 ROOT = Path(__file__).resolve().parents[2]
 
 
