@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from prompts.detection.scaffolding import message_text, user_turn_text
@@ -51,6 +52,7 @@ _ROLE_DEFINITIONS = (
 )
 _ROO_OPENING_RE = re.compile(r"^\s*You are [^,\n]{1,40},")
 _OPENING_CHARS = 600
+_SYSTEM_HEAD_CHARS = 4000  # where a plan-mode line is looked for
 
 _ENV_SLUG_RE = re.compile(r"#\s*Current Mode\s*\n\s*<slug>\s*([\w.\-]+)\s*</slug>", re.I)
 _ENV_CLINE_RE = re.compile(r"#\s*Current Mode\s*\n\s*(PLAN|ACT) MODE\b")
@@ -123,9 +125,8 @@ def detect_agent_mode(messages: Sequence[Message], system: Any = None) -> AgentM
             break
         if _PLAN_ACTIVE_RE.search(text):
             return AgentMode("claude_code", "plan", "architect", True)
-    sys_text = _system_text(messages, system)
-    head = sys_text[:4000]
-    if "plan mode" in head.lower() and _PLAN_ACTIVE_RE.search(head) and not _PLAN_EXITED_RE.search(head):
+    plan_declared, opening_mode = _system_modes(_system_text(messages, system)[:_SYSTEM_HEAD_CHARS])
+    if plan_declared:
         return AgentMode("copilot", "plan", "architect", True)
 
     for message in reversed(messages):
@@ -145,10 +146,20 @@ def detect_agent_mode(messages: Sequence[Message], system: Any = None) -> AgentM
             return AgentMode("cline", "act", "implementation", False)
         break
 
-    opening = sys_text[:_OPENING_CHARS]
+    return opening_mode
+
+
+@lru_cache(maxsize=64)
+def _system_modes(head: str) -> tuple[bool, AgentMode | None]:
+    """What the head of a system prompt declares: a plan-mode line, and the Roo mode of its opening.
+
+    Remembered per prompt: an agent sends the same system prompt on every request of a session, and lower-casing
+    a few thousand characters of non-ASCII text (Claude Code's has some) cost about 50 µs a request."""
+    plan = "plan mode" in head.lower() and bool(_PLAN_ACTIVE_RE.search(head)) and not _PLAN_EXITED_RE.search(head)
+    opening = head[:_OPENING_CHARS]
     if _ROO_OPENING_RE.match(opening):
         opening = opening.lower()
         for phrase, mode, role, binding in _ROLE_DEFINITIONS:
             if phrase in opening:
-                return AgentMode("roo", mode, role, binding)
-    return None
+                return plan, AgentMode("roo", mode, role, binding)
+    return plan, None

@@ -87,15 +87,19 @@ def _parts(content: Any) -> list[Mapping[str, Any]]:
         return []
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
-    if isinstance(content, Mapping):
-        return [content]
+    if not isinstance(content, list):  # JSON's arrays come as lists: they skip the slower ABC checks
+        if isinstance(content, Mapping):
+            return [content]
+        if not isinstance(content, Iterable):
+            return []
     out: list[Mapping[str, Any]] = []
-    if isinstance(content, Iterable):
-        for item in content:
-            if isinstance(item, str):
-                out.append({"type": "text", "text": item})
-            elif isinstance(item, Mapping):
-                out.append(item)
+    for item in content:
+        if isinstance(item, dict):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append({"type": "text", "text": item})
+        elif isinstance(item, Mapping):
+            out.append(item)
     return out
 
 
