@@ -106,3 +106,49 @@ def test_other_processes_edits_arrive_through_the_token_poll():
         assert await holder.get() == "v2" and holder.token == "t2"
 
     asyncio.run(run())
+
+
+def test_every_holder_is_polled_in_one_trip_with_one_query_for_all_tokens(monkeypatch):
+    """Five holders (routing, keys, strategies, context policies, MCP servers) share one poll: each tick is one
+    trip to a reader thread that reads every token in one query, not one task, hop and query per holder."""
+    from core import snapshots, versions
+    from core.models import ConfigVersion
+
+    ConfigVersion.objects.create(key="one", token="00000000-0000-0000-0000-000000000001")
+    ConfigVersion.objects.create(key="two", token="00000000-0000-0000-0000-000000000002")
+    trips, queries = [], []
+    read_tokens = snapshots._read_tokens
+
+    def counted(holders):
+        trips.append(len(holders))
+        return read_tokens(holders)
+
+    monkeypatch.setattr(snapshots, "_read_tokens", counted)
+    real_read_once = versions.read_once
+
+    def read_once():
+        queries.append(1)
+        return real_read_once()
+
+    monkeypatch.setattr(versions, "read_once", read_once)
+    first = SnapshotHolder(lambda: "first", lambda: versions.version_token("one"), refresh_seconds=0.02)
+    second = SnapshotHolder(lambda: "second", lambda: versions.version_token("two"), refresh_seconds=60)
+
+    async def run():
+        assert await first.get() == "first" and await second.get() == "second"
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if len(trips) >= 3:
+                break
+        await asyncio.to_thread(  # another process's edit
+            ConfigVersion.objects.filter(key="two").update, token="00000000-0000-0000-0000-000000000003")
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if second.token == "00000000-0000-0000-0000-000000000003":
+                break
+
+    asyncio.run(run())
+    assert trips and set(trips) == {2}  # both holders each time, at the shorter holder's interval
+    assert len(queries) == len(trips)
+    assert first.token == "00000000-0000-0000-0000-000000000001"
+    assert second.token == "00000000-0000-0000-0000-000000000003"  # the 60 s holder saw the edit in the shared tick
