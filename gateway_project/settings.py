@@ -78,8 +78,17 @@ def _local_secret_key() -> str:
         return path.read_text().strip()
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(50)
-    path.write_text(key)
-    path.chmod(0o600)
+    # Written whole under a name of its own, then linked into place: processes starting at once on a fresh
+    # checkout (the server and a worker, parallel test runners) all end up with the one key that won.
+    draft = DATA_DIR / f".secret_key.{os.getpid()}"
+    draft.write_text(key)
+    draft.chmod(0o600)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        key = path.read_text().strip()
+    finally:
+        draft.unlink()
     return key
 
 

@@ -63,3 +63,26 @@ def test_local_defaults_need_no_configuration(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "secret_key").exists()
 
+
+
+
+def test_processes_starting_at_once_on_a_fresh_checkout_share_one_secret_key(tmp_path, monkeypatch):
+    """The server and a worker (or parallel test runners) that start together must not each keep a key of
+    their own: sessions and signed tokens of one would be refused by the other. The race is forced: while this
+    process draws its key, another one (the nested call) finds no file, writes its own and goes on with it."""
+    from gateway_project import settings as module
+
+    monkeypatch.setattr(module, "DATA_DIR", tmp_path)
+    draw = module.secrets.token_urlsafe
+    other_process: list[str] = []
+
+    def token_urlsafe(size: int) -> str:
+        if not other_process:
+            other_process.append("")
+            other_process[0] = module._local_secret_key()
+        return draw(size)
+
+    monkeypatch.setattr(module.secrets, "token_urlsafe", token_urlsafe)
+    this_process = module._local_secret_key()
+    assert this_process == other_process[0] == (tmp_path / "secret_key").read_text().strip()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["secret_key"]  # no draft left behind
