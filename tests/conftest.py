@@ -30,6 +30,9 @@ pytest_plugins = ("tests.browser",)  # chromium, admin_page, screenshot: the adm
 ROOT = Path(__file__).resolve().parent.parent
 MOCK_KEY = "sk-mock-test-key-7f3a9c"  # distinctive, so tests can grep for leaks
 FREE_KEY = "sk-free-test-key-2b8e41"
+# Redis databases of the tests, each counted down per xdist worker (redis_database_url): up to three workers
+# never share one. Celery's broker (research) and the multi-process deployment tests (tests/deploy) have theirs.
+REDIS_TEST_DATABASE, REDIS_BROKER_DATABASE, REDIS_CLUSTER_DATABASE = 12, 15, 5
 
 
 def free_port() -> int:
@@ -57,12 +60,23 @@ def _anonymous_local_mode():
     yield
 
 
+def worker_index() -> int:
+    """This pytest-xdist worker's number, 0 without xdist: the tests that share a Redis database (and may empty
+    it) get one per worker, so workers running at once never see each other's keys."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+def redis_database_url(database: int) -> str:
+    """A database of the local Redis, this worker's own: `database` counted down by the worker's number."""
+    return f"redis://127.0.0.1:6379/{database - worker_index()}"
+
+
 @pytest.fixture
 def redis_url() -> str:
     """The real Redis of a multi-process deployment (TEST_REDIS_URL); skipped without it, except under CI."""
     import redis
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+    url = os.environ.get("TEST_REDIS_URL") or redis_database_url(REDIS_TEST_DATABASE)
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
     try:
         client.ping()

@@ -8,8 +8,8 @@ provider that points at a loopback mock upstream.
   fixture in a test module to add or change environment variables (e.g. GATEWAY_ALLOW_ANONYMOUS=false).
 - `start_cluster(...)`: the same as a context manager, for a test that needs its own cluster.
 
-The cluster's database is named gateway_cluster_<pid>_<n> and dropped afterwards; Redis database
-REDIS_DB is flushed before and after. Defaults every cluster gets: see `base_env`.
+The cluster's database is named gateway_cluster_<pid>_<n> and dropped afterwards; its Redis database
+(REDIS_URL, one per xdist worker) is flushed before and after. Defaults every cluster gets: see `base_env`.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import redis
 from psycopg import sql
 
 from mock_upstream import MockUpstreamThread, start_in_thread
+from tests.conftest import REDIS_CLUSTER_DATABASE, redis_database_url
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"  # the server; each cluster gets its own database
-REDIS_DB = 5
-REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+REDIS_URL = redis_database_url(REDIS_CLUSTER_DATABASE)
 MOCK_KEY = "sk-cluster-mock-key-5d1e"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "cluster-admin-password-8c2f"

@@ -19,7 +19,7 @@ from research import services
 from research.models import ResearchRun
 from research.setup import SCHEDULE_NAME, SCHEDULE_TASK, research_setup
 from routing.services import ranking_read
-from tests.conftest import ROOT, database_env, dedicated_gateway, gateway_env
+from tests.conftest import REDIS_BROKER_DATABASE, ROOT, database_env, dedicated_gateway, gateway_env, redis_database_url
 from tests.research.conftest import point_sources_at
 
 pytestmark = pytest.mark.timeout(180)
@@ -117,7 +117,7 @@ def _check_endpoint_auth(client, django_user_model) -> None:
 def test_a_celery_worker_on_the_redis_broker_executes_a_triggered_run(world, redis_url, settings, tmp_path):
     from gateway_project.celery import app
 
-    broker = redis_url.rsplit("/", 1)[0] + "/15"
+    broker = redis_database_url(REDIS_BROKER_DATABASE)
     env = {**gateway_env(database_env()), "REDIS_URL": broker, "CELERY_BROKER_URL": broker,
            "CELERY_RESULT_BACKEND": broker, "RESEARCH_PROFILE": "work"}
     log = (tmp_path / "worker.log").open("wb")
