@@ -131,7 +131,9 @@ def test_every_holder_is_polled_in_one_trip_with_one_query_for_all_tokens(monkey
         return real_read_once()
 
     monkeypatch.setattr(versions, "read_once", read_once)
-    first = SnapshotHolder(lambda: "first", lambda: versions.version_token("one"), refresh_seconds=0.02)
+    builds = []
+    first = SnapshotHolder(lambda: builds.append(1) or "first", lambda: versions.version_token("one"),
+                           refresh_seconds=0.02)
     second = SnapshotHolder(lambda: "second", lambda: versions.version_token("two"), refresh_seconds=60)
 
     async def run():
@@ -151,4 +153,5 @@ def test_every_holder_is_polled_in_one_trip_with_one_query_for_all_tokens(monkey
     assert trips and set(trips) == {2}  # both holders each time, at the shorter holder's interval
     assert len(queries) == len(trips)
     assert first.token == "00000000-0000-0000-0000-000000000001"
+    assert len(builds) == 1  # the poll reads tokens as the first load did: an unchanged one rebuilds nothing
     assert second.token == "00000000-0000-0000-0000-000000000003"  # the 60 s holder saw the edit in the shared tick
