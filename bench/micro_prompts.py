@@ -2,7 +2,8 @@
 
 - detection: p50/p99 per call of the fast path (`fast_path.score` on the task text), the classifier
   (`classifier.predict_proba`) and the whole `detect_role` (scaffolding stripped, agent mode, tiers) over the
-  960 labelled prompts, each in the request shape its agent sends;
+  960 labelled prompts, each in the request shape its agent sends; and agent-mode detection alone on the
+  feature case's request (Claude Code's recorded system prompt and reminder, bench/feature_case.py);
 - template rewrite: the `rewrite` step plus its body transform on a 20-message request;
 - enrichment (wall and CPU time): the `enrich` step (the one read in the reader pool: stored conversation,
   history, similar interactions) plus the per-candidate fit, p50/p99 per request, for a request that sends
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import random
 import statistics
 import time
@@ -56,18 +56,25 @@ def bench_detection(repeats: int) -> dict:
     import sys
 
     sys.path.insert(0, str(ROOT))
+    import feature_case
+
     from prompts.detection import classifier, detect_role, fast_path, task_text
+    from prompts.detection.agent_mode import detect_agent_mode
+    from prompts.detection.train import load_rows
     from tests.prompts.agent_wrappers import wrap
 
-    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    requests = [wrap(row["text"], row["wrap"]) for row in rows]
+    requests = [wrap(row["text"], row["wrap"]) for row in load_rows(DATA)]
     tasks = [task_text(request.messages, request.system) for request in requests]
     fast_path.score(tasks[0]), classifier.predict_proba(tasks[0])  # load the table and the model
+    system, reminder = feature_case.agent_prompt()
+    claude_code = [feature_case.messages(i, system, reminder) for i in range(64)]
     return {
         "fast path (weighted patterns)": sample([lambda t=t: fast_path.score(t) for t in tasks], repeats),
         "classifier (n-gram linear model)": sample([lambda t=t: classifier.predict_proba(t) for t in tasks], repeats),
         "detect_role, whole (agent request shapes)": sample(
             [lambda r=r: detect_role(r.messages, r.system) for r in requests], repeats),
+        "agent mode, Claude Code's request (the feature case's)": sample(
+            [lambda m=m: detect_agent_mode(m) for m in claude_code], repeats),
     }
 
 
@@ -136,9 +143,10 @@ def _seed_store(interactions: int, conversation_messages: int) -> str:
     from context.models import Conversation, Interaction, Message, SearchTerm
     from context.text import message_digest
     from core import tokens
+    from prompts.detection.train import load_rows
 
     rng = random.Random(13)
-    rows = [json.loads(line)["text"] for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [row["text"] for row in load_rows(DATA)]
     now = timezone.now()
     with transaction.atomic():
         conversations = Conversation.objects.bulk_create(

@@ -154,7 +154,7 @@ def _system_modes(head: str) -> tuple[bool, AgentMode | None]:
     """What the head of a system prompt declares: a plan-mode line, and the Roo mode of its opening.
 
     Remembered per prompt: an agent sends the same system prompt on every request of a session, and lower-casing
-    a few thousand characters of non-ASCII text (Claude Code's has some) cost about 50 µs a request."""
+    a few thousand characters of non-ASCII text (Claude Code's has some) cost about 20 µs a request."""
     plan = "plan mode" in head.lower() and bool(_PLAN_ACTIVE_RE.search(head)) and not _PLAN_EXITED_RE.search(head)
     opening = head[:_OPENING_CHARS]
     if _ROO_OPENING_RE.match(opening):
