@@ -28,9 +28,11 @@ _SCAFFOLDING = re.compile(
     re.S,
 )
 _WORD = re.compile(r"[^\W_]+")
-# The same cut for ASCII text, four times faster than the regex: every ASCII character but letters and digits
-# (the underscore included) becomes a space.
-_ASCII_SEPARATORS = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+# The same cut for ASCII text, several times faster than the regex, as one byte table: upper-case letters become
+# lower-case, every other character but letters and digits (the underscore included) a space.
+_ASCII_WORD_BYTES = bytes(
+    (c | 0x20 if chr(c).isupper() else c) if c < 128 and chr(c).isalnum() else 0x20 for c in range(256)
+)
 MIN_TERM, MAX_TERM = 2, 64  # a term: a word of these lengths (shorter or longer ones do not help), not a stopword
 
 # Too frequent to tell interactions apart (English, plus the filler of coding requests). Dropped before the
@@ -154,8 +156,9 @@ def search_term_set(text: str) -> set[str]:
 def words(text: str) -> list[str]:
     """Every index term of `text`, repeats and stopwords included, unfiltered by length: enough to tell
     whether a term occurs, at a fraction of `search_terms`' cost."""
-    lowered = text.lower()
-    return lowered.translate(_ASCII_SEPARATORS).split() if lowered.isascii() else _WORD.findall(lowered)
+    if text.isascii():
+        return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
+    return _WORD.findall(text.lower())
 
 
 def json_column(value: object) -> object:
