@@ -14,6 +14,8 @@
   a chat request, a completion into a `response`, and chat chunks into typed events (µs per chunk).
 - `proxy.route_reason.describe_route` + `header_value` for a request that skipped a candidate for its
   quota, and a free-tier quota's reserve + settle (`proxy.quota`, in-process counters).
+- a request-path read's hand-off to a reader thread and back (`core.background.run_read`), beside the
+  ThreadPoolExecutor hand-off it replaced.
 - role detection (fast path, classifier, the whole detector), the strategy rewrite and context enrichment
   (a 1,000-message conversation, `--interactions` past interactions): bench/micro_prompts.py.
 
@@ -425,6 +427,39 @@ def bench_dispatch_extras(min_time: float, repeat: int) -> dict:
         loop.close()
 
 
+def bench_read_handoff(min_time: float, repeat: int) -> dict:
+    """A request-path read's trip to a reader thread and back (`core.background.run_read`, an empty read), and
+    the same trip through a ThreadPoolExecutor with `loop.run_in_executor`, the hand-off it replaced. Wall
+    time with this process pinned to one core: both threads' CPU, as on a gateway's core."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.background import run_read
+
+    def nothing() -> None:
+        return None
+
+    executor = ThreadPoolExecutor(max_workers=2)
+    loop = asyncio.new_event_loop()
+
+    def trips(make) -> callable:
+        async def hundred() -> None:
+            for _ in range(100):
+                await make()
+
+        return lambda: loop.run_until_complete(hundred())
+
+    try:
+        lane = timeit(trips(lambda: run_read(nothing)), min_time=min_time, repeat=repeat)
+        pool = timeit(trips(lambda: loop.run_in_executor(executor, nothing)), min_time=min_time, repeat=repeat)
+    finally:
+        loop.close()
+        executor.shutdown()
+    per_trip = {key: round(value / 100, 2) for key, value in lane.items() if key in ("best_us", "median_us")}
+    per_pool = {key: round(value / 100, 2) for key, value in pool.items() if key in ("best_us", "median_us")}
+    return {"run_read (reader lane), per trip": per_trip, "run_in_executor (ThreadPoolExecutor), per trip": per_pool}
+
+
 def render(report: dict) -> str:
     lines = [f"# Hot-path micro-benchmarks — {report['date']}", ""]
     c = report["conditions"]
@@ -436,7 +471,7 @@ def render(report: dict) -> str:
     lines.append("| piece | case | best µs/call | median µs/call |")
     lines.append("|---|---|---:|---:|")
     for section in ("select_candidates", "parse_chat_request", "SSEDecoder.feed", "keys", "responses",
-                    "dispatch extras"):
+                    "dispatch extras", "read hand-off"):
         for case, r in report.get(section, {}).items():
             if isinstance(r, dict) and "best_us" in r:
                 extra = f" ({r['us_per_event_best']} µs per event)" if "us_per_event_best" in r else ""
@@ -513,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             "keys": bench_keys(min_time, repeat),
             "responses": bench_responses(min_time, repeat),
             "dispatch extras": bench_dispatch_extras(min_time, repeat),
+            "read hand-off": bench_read_handoff(min_time, repeat),
             "usage_records_write": bench_usage_write(5 if args.quick else 25),
         }
         sys.path.insert(0, str(BENCH))
