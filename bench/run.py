@@ -197,6 +197,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / CLK_TCK
 
 
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """CPU seconds of one thread (the server's main thread: its event loop, for `tid == pid`); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def core_busy_seconds() -> dict[int, float]:
     """Process time (user, nice, system) of each core since boot, from /proc/stat. Interrupt and softirq
     time (loopback networking, mostly ours) and steal are left out: they are not any process's time."""
@@ -687,6 +698,7 @@ class Bench:
         up_pids = tree_pids(self.upstream_pid)
         other_pids = [p for p in self.server_pids(exclude=target.name) if p not in up_pids]
         cpu0, up0, own0, t0 = cpu_seconds(pids), cpu_seconds(up_pids), own_cpu_seconds(), perf()
+        loop0 = thread_cpu_seconds(target.pid, target.pid) if target.name != "direct" else 0.0
         others0 = cpu_seconds(other_pids)
         cores0 = core_busy_seconds()
         stop = asyncio.Event()
@@ -731,6 +743,8 @@ class Bench:
         if bill_tail and target.name != "direct":
             cpu["target_tail"] = await self.tail_cpu(pids)
             cpu["target"] += cpu["target_tail"]
+        if target.name != "direct":  # of "target": the server's event-loop thread (the rest: its other threads)
+            cpu["target_loop"] = thread_cpu_seconds(target.pid, target.pid) - loop0
         if target.is_gateway:
             target.sent += result.sent
         return result, cpu
@@ -760,7 +774,7 @@ class Bench:
                              **load)
         pooled = {n: loadgen.RunResult() for n in names}
         keys = ("target", "upstream", "loadgen", "others", "wall", "settle", "foreign_server_core",
-                "foreign_client_core", "target_tail")  # fmt: skip
+                "foreign_client_core", "target_tail", "target_loop")  # fmt: skip
         cpu = {n: dict.fromkeys(keys, 0.0) for n in names}
         for rnd in range(args.rounds):
             order = names[rnd % len(names) :] + names[: rnd % len(names)]  # rotate who goes first
@@ -789,10 +803,10 @@ class Bench:
             ok = pooled[name].ok
             summary["cpu_ms_per_request"] = {  # CPU of the process tree per completed request, kept slices
                 part: (round(1000 * cpu[name][part] / ok, 3) if ok else None)
-                for part in ("target", "upstream", "loadgen")
+                for part in ("target", "upstream", "loadgen", "target_loop")
             }
             if direct:
-                summary["cpu_ms_per_request"]["target"] = None
+                summary["cpu_ms_per_request"]["target"] = summary["cpu_ms_per_request"]["target_loop"] = None
             elif load.get("bill_tail"):  # the part of "target" spent after the slices' last responses
                 summary["cpu_ms_per_request"]["target_after_last_response"] = (
                     round(1000 * cpu[name]["target_tail"] / ok, 3) if ok else None
