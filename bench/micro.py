@@ -432,6 +432,7 @@ def bench_read_handoff(min_time: float, repeat: int) -> dict:
     the same trip through a ThreadPoolExecutor with `loop.run_in_executor`, the hand-off it replaced. Wall
     time with this process pinned to one core: both threads' CPU, as on a gateway's core."""
     import asyncio
+    from collections.abc import Awaitable, Callable
     from concurrent.futures import ThreadPoolExecutor
 
     from core.background import run_read
@@ -442,7 +443,7 @@ def bench_read_handoff(min_time: float, repeat: int) -> dict:
     executor = ThreadPoolExecutor(max_workers=2)
     loop = asyncio.new_event_loop()
 
-    def trips(make) -> callable:
+    def trips(make: Callable[[], Awaitable[None]]) -> Callable[[], None]:
         async def hundred() -> None:
             for _ in range(100):
                 await make()
