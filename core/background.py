@@ -120,11 +120,12 @@ _reports = ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="ga
 
 
 def _run_in(executor: ThreadPoolExecutor, func: Callable[..., R], args: tuple, kwargs: dict) -> asyncio.Future[R]:
-    """`func(*args, **kwargs)` in one of `executor`'s threads, as a future of the running loop.
+    """`func(*args, **kwargs)` in one of `executor`'s threads (the writer's, the reports'), as a future of the
+    running loop.
 
     Straight through the loop's executor hand-off, not asgiref's sync_to_async: its context copy and thread
-    bookkeeping cost about 0.1 ms of CPU per call, which a request that reads its conversation paid on every
-    call. Nothing run here needs the caller's context variables (each thread keeps its own DB connection)."""
+    bookkeeping cost about 0.1 ms of CPU per call. Nothing run here needs the caller's context variables (each
+    thread keeps its own DB connection); neither does a reader's job."""
     return asyncio.get_running_loop().run_in_executor(executor, partial(func, *args, **kwargs))
 
 
