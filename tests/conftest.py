@@ -42,12 +42,34 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _release_db_thread(django_db_setup):
+def _release_db_thread(django_db_setup, django_db_blocker):
     """In-process recorder tests use the gateway's DB thread: let go of it before the test DB is dropped."""
     yield
     from core.background import close_db_thread_connections
 
     close_db_thread_connections()
+    with django_db_blocker.unblock():
+        _end_leftover_sessions()
+
+
+def _end_leftover_sessions(wait: float = 5.0) -> None:
+    """End the other sessions on this run's PostgreSQL test database, so that it can be dropped.
+
+    PostgreSQL refuses to drop a database anyone is connected to, and the run then leaves it behind. At the end
+    of a run, idle connections were still open from threads of the test process that Django does not close
+    (the embedded research scheduler, asgiref's executor thread of the admin tests). The run is over: they are
+    ended here, and their ends awaited."""
+    if connection.vendor != "postgresql":
+        return
+    others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_terminate_backend(pid) {others}")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            cursor.execute(f"SELECT count(*) {others}")
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="session", autouse=True)
