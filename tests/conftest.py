@@ -56,9 +56,9 @@ def _end_leftover_sessions(wait: float = 5.0) -> None:
     """End the other sessions on this run's PostgreSQL test database, so that it can be dropped.
 
     PostgreSQL refuses to drop a database anyone is connected to, and the run then leaves it behind. At the end
-    of a run, idle connections were still open from threads of the test process that Django does not close
-    (the embedded research scheduler, asgiref's executor thread of the admin tests). The run is over: they are
-    ended here, and their ends awaited."""
+    of a run, one to three idle connections were still open, from threads whose connections Django never
+    closes (their last queries: the research runs, the celery-beat schedule, the admin's user lookup). The run
+    is over: they are ended here, and their ends awaited."""
     if connection.vendor != "postgresql":
         return
     others = "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
