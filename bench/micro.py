@@ -458,7 +458,7 @@ def bench_read_handoff(min_time: float, repeat: int) -> dict:
         executor.shutdown()
     per_trip = {key: round(value / 100, 2) for key, value in lane.items() if key in ("best_us", "median_us")}
     per_pool = {key: round(value / 100, 2) for key, value in pool.items() if key in ("best_us", "median_us")}
-    return {"run_read (reader lane), per trip": per_trip, "run_in_executor (ThreadPoolExecutor), per trip": per_pool}
+    return {"run_read (thread lane), per trip": per_trip, "run_in_executor (ThreadPoolExecutor), per trip": per_pool}
 
 
 def render(report: dict) -> str:

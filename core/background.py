@@ -1,18 +1,18 @@
-"""The gateway's own database work, off the event loop, in two separate executors.
+"""The gateway's own database work, off the event loop, in three separate sets of threads.
 
 - the writer (one thread): usage batches and journal replays, in order, on one long-lived connection;
 - the readers (a small pool): snapshot builds, version polls, `/status`, and the per-request reads of
   later features (history, quota without Redis), so a read never waits behind a 200-row flush;
-- the reports (a small pool): dashboard panels, which may take a few hundred milliseconds each and must
+- the reports (a few threads): dashboard panels, which may take a few hundred milliseconds each and must
   never hold up a snapshot build or a `/status` read.
 
 Not Django's per-request thread-sensitive executor: background work outlives the request that started
 it, and long-lived threads keep their DB connections instead of opening one per request.
 
-The readers are not a ThreadPoolExecutor either: a request that reads its conversation waits on one of them,
-and the executor's hand-off (a concurrent future with its condition, chained to an asyncio future) took about
-48 µs per trip on one core, against about 24 µs for a job queue whose thread hands the outcome straight to the
-loop (`ReaderLane`; bench/micro.py, "read hand-off").
+The readers and the reports are not a ThreadPoolExecutor either: a request that reads its conversation waits
+on a reader, and the executor's hand-off (a concurrent future with its condition, chained to an asyncio future)
+took about 48 µs per trip on one core, against about 24 µs for a job queue whose thread hands the outcome
+straight to the loop (`ThreadLane`; bench/micro.py, "read hand-off").
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def _settle(future: asyncio.Future, outcome: Any, failed: bool) -> None:
         future.set_result(outcome)
 
 
-class ReaderLane:
+class ThreadLane:
     """A fixed set of threads taking jobs from one queue; each outcome goes back to the caller's loop with one
     `call_soon_threadsafe`. The threads start with the first job and never exit (daemons: a read in flight at
     interpreter exit has no one left to answer)."""
@@ -114,24 +114,18 @@ class ReaderLane:
 
 
 _writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-db-write")
-_readers = ReaderLane(settings.GATEWAY_DB_READ_THREADS, "gateway-db-read")
+_readers = ThreadLane(settings.GATEWAY_DB_READ_THREADS, "gateway-db-read")
 REPORT_THREADS = 2
-_reports = ThreadPoolExecutor(max_workers=REPORT_THREADS, thread_name_prefix="gateway-db-report")
-
-
-def _run_in(executor: ThreadPoolExecutor, func: Callable[..., R], args: tuple, kwargs: dict) -> asyncio.Future[R]:
-    """`func(*args, **kwargs)` in one of `executor`'s threads (the writer's, the reports'), as a future of the
-    running loop.
-
-    Straight through the loop's executor hand-off, not asgiref's sync_to_async: its context copy and thread
-    bookkeeping cost about 0.1 ms of CPU per call. Nothing run here needs the caller's context variables (each
-    thread keeps its own DB connection); neither does a reader's job."""
-    return asyncio.get_running_loop().run_in_executor(executor, partial(func, *args, **kwargs))
+_reports = ThreadLane(REPORT_THREADS, "gateway-db-report")
 
 
 async def run_write(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a write (usage batch, journal replay) in the single writer thread, after the ones before it."""
-    return await _run_in(_writer, func, args, kwargs)
+    """Run a write (usage batch, journal replay) in the single writer thread, after the ones before it.
+
+    Straight through the loop's executor hand-off, not asgiref's sync_to_async: its context copy and thread
+    bookkeeping cost about 0.1 ms of CPU per call. Nothing run in these threads needs the caller's context
+    variables (each thread keeps its own DB connection)."""
+    return await asyncio.get_running_loop().run_in_executor(_writer, partial(func, *args, **kwargs))
 
 
 async def run_read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -140,29 +134,17 @@ async def run_read(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R
 
 
 async def run_report(func: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
-    """Run a dashboard query in the report pool: slow panels queue behind each other, never behind the gateway."""
-    return await _run_in(_reports, func, args, kwargs)
+    """Run a dashboard query in the report threads: slow panels queue behind each other, never behind the gateway."""
+    return await _reports.run(partial(func, *args, **kwargs))
 
 
 def close_db_thread_connections() -> None:
     """Close the background threads' connections (process shutdown, or before a test database is dropped).
 
-    Each reader and report thread closes its own: one close task per thread, all submitted before any is
-    awaited, with a barrier so that no thread takes two of them.
+    Each reader and report thread closes its own (`ThreadLane.in_each_thread`).
     """
     from django.db import connections
 
     _writer.submit(connections.close_all).result(timeout=10)
     _readers.in_each_thread(connections.close_all, timeout=10)
-    barrier = threading.Barrier(REPORT_THREADS, timeout=5)
-
-    def close_here() -> None:
-        connections.close_all()
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:  # fewer threads started than the pool allows: nothing to close
-            pass
-
-    futures = [_reports.submit(close_here) for _ in range(REPORT_THREADS)]
-    for future in futures:
-        future.result(timeout=10)
+    _reports.in_each_thread(connections.close_all, timeout=10)

@@ -1,4 +1,5 @@
-"""The reader threads' hand-off (core.background.ReaderLane): results, errors, cancellation, per-thread jobs."""
+"""The reader and report threads' hand-off (core.background.ThreadLane): results, errors, cancellation,
+per-thread jobs."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import threading
 
 import pytest
 
-from core.background import ReaderLane
+from core.background import ThreadLane
 
 
 def test_results_and_errors_reach_the_awaiting_coroutine_from_the_lane_threads():
-    lane = ReaderLane(2, "test-lane")
+    lane = ThreadLane(2, "test-lane")
 
     async def scenario():
         names = await asyncio.gather(*(lane.run(lambda: threading.current_thread().name) for _ in range(20)))
@@ -25,7 +26,7 @@ def test_results_and_errors_reach_the_awaiting_coroutine_from_the_lane_threads()
 
 
 def test_a_cancelled_wait_leaves_the_lane_working():
-    lane = ReaderLane(1, "test-lane-cancel")
+    lane = ThreadLane(1, "test-lane-cancel")
     release = threading.Event()
 
     async def scenario():
@@ -41,7 +42,7 @@ def test_a_cancelled_wait_leaves_the_lane_working():
 
 
 def test_in_each_thread_runs_once_in_every_thread_and_raises_what_failed():
-    lane = ReaderLane(3, "test-lane-each")
+    lane = ThreadLane(3, "test-lane-each")
     assert lane.in_each_thread(lambda: 1 / 0, timeout=1) is None  # not started: no thread holds anything
 
     async def start():
