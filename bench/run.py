@@ -184,28 +184,24 @@ def rss_mb(pids: list[int]) -> float:
     return round(total_kb / 1024, 1)
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime + stime
-    return total / CLK_TCK
-
-
-def thread_cpu_seconds(pid: int, tid: int) -> float:
-    """CPU seconds of one thread (the server's main thread: its event loop, for `tid == pid`); 0 once gone."""
+def _stat_cpu_seconds(path: str) -> float:
+    """utime + stime of a /proc `stat` file (a process's or one thread's); 0 once it is gone."""
     try:
-        with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+        with open(path, "rb") as f:
             stat = f.read()
     except OSError:
         return 0.0
     fields = stat[stat.rfind(b")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(_stat_cpu_seconds(f"/proc/{pid}/stat") for pid in pids)
+
+
+def thread_cpu_seconds(pid: int, tid: int) -> float:
+    """CPU seconds of one thread (the server's main thread: its event loop, for `tid == pid`); 0 once gone."""
+    return _stat_cpu_seconds(f"/proc/{pid}/task/{tid}/stat")
 
 
 def core_busy_seconds() -> dict[int, float]:
