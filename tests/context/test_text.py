@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -22,6 +23,16 @@ REFERENCE = re.compile(r"[^\W_]+")  # letters and digits, as FTS5's unicode61 an
 ])
 def test_words_cut_ascii_and_other_text_as_the_reference_pattern(text: str) -> None:
     assert words(text) == REFERENCE.findall(text.lower())
+
+
+def test_words_of_random_mixed_text_are_the_reference_patterns() -> None:
+    """Separators of every kind next to letters whose lower case is context-dependent (final sigma) or changes
+    length (dotted I), in random order: the cut of non-ASCII text must not differ anywhere."""
+    alphabet = "abcXYZ019 _-.,:;'\n\t\u00a0\u2003\u3000ÉéßΣσςİΑΚ\u212a—“”…日本語🤖\u0301\x00\ud800"
+    rng = random.Random(13)
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        assert words(text) == REFERENCE.findall(text.lower()), text
 
 
 def test_search_terms_keep_first_appearance_order_without_stopwords_or_repeats() -> None:
