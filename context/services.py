@@ -74,27 +74,15 @@ class _ConversationRow:
     updated_at: datetime
 
 
-def _conversation_locked(cursor: Any, exchange: Exchange, created: object) -> _ConversationRow:
-    """The exchange's conversation row, created when missing (`created`: the exchange's time as the database
-    takes it), locked until the transaction ends (PostgreSQL; SQLite has one writer at a time)."""
-    key = tuple(exchange.key)
+def _conversation_locked(cursor: Any, exchange: Exchange) -> _ConversationRow | None:
+    """The exchange's conversation row, locked until the transaction ends (PostgreSQL; SQLite has one writer at
+    a time); None when there is none yet."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    select = (f"SELECT id, message_count, first_digest, tail, title, similar_ids, updated_at FROM {CONVERSATION} "
-              f"WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s{lock}")
-    cursor.execute(select, key)
+    cursor.execute(f"SELECT id, message_count, first_digest, tail, title, similar_ids, updated_at FROM {CONVERSATION} "
+                   f"WHERE api_key_prefix = %s AND profile = %s AND conversation_id = %s{lock}", tuple(exchange.key))
     row = cursor.fetchone()
     if row is None:
-        cursor.execute(
-            f"INSERT INTO {CONVERSATION} (api_key_prefix, profile, conversation_id, title, message_count, "
-            f"first_digest, tail, created_at, updated_at) VALUES (%s, %s, %s, '', 0, '', %s, %s, %s) "
-            f"ON CONFLICT (api_key_prefix, profile, conversation_id) DO NOTHING "
-            f"RETURNING id, message_count, first_digest, tail, title, similar_ids, updated_at",
-            [*key, connection.ops.adapt_json_value([], None), created, created],
-        )
-        row = cursor.fetchone()
-        if row is None:  # a conflict: another process created it meanwhile; lock theirs
-            cursor.execute(select, key)
-            row = cursor.fetchone()
+        return None
     pk, count, first, tail, title, similar_ids, updated_at = row
     stored = Stored(count, first, tuple((digest, request_id) for digest, request_id in json_column(tail)))
     if isinstance(updated_at, str):
@@ -106,7 +94,13 @@ def _conversation_locked(cursor: Any, exchange: Exchange, created: object) -> _C
 
 def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> None:
     created = connection.ops.adapt_datetimefield_value(exchange.created_at)
-    conversation = _conversation_locked(cursor, exchange, created)
+    conversation = _conversation_locked(cursor, exchange)
+    if conversation is None:
+        if _new_conversation_write(cursor, exchange, created, terms):
+            return
+        conversation = _conversation_locked(cursor, exchange)  # another process created it meanwhile: lock theirs
+        if conversation is None:
+            raise RuntimeError(f"conversation {exchange.key.conversation_id!r} was created and deleted meanwhile")
     stored = conversation.stored
     if exchange.request_id in stored.request_ids or (exchange.replayed and _stored_before(cursor, conversation.id,
                                                                                           exchange.request_id)):
@@ -125,36 +119,79 @@ def _exchange_write(cursor: Any, exchange: Exchange, terms: Counter[str]) -> Non
         keep, start = 0, 0
     else:
         keep, start = stored.count, step.new_from
-    new = exchange.turns[start:]
-    messages = [*new, exchange.answer]
-    counting = tokens.is_loaded()  # exact counts only where the tokenizer is loaded already
-    rows, digests = [], []
-    for offset, message in enumerate(messages):
-        payload = clean(orjson.dumps(message).decode())
-        # the turns' digests are the exchange's own, which the request path's reads may have computed already
-        digest = exchange.digest_at(start + offset) if offset < len(new) else message_digest(message)
-        digests.append(digest)
-        rows.append((conversation.id, keep + offset, str(message.get("role", ""))[:16], payload,
-                     len(payload.encode()),
-                     tokens.count_message_tokens([message]) - tokens.REPLY_PRIMING if counting else None,
-                     digest, exchange.request_id, created))
-    cursor.executemany(
-        f"INSERT INTO {MESSAGE} (conversation_id, position, role, payload, size, tokens, digest, request_id, "
-        f"created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
-    state = appended(stored, [(digest, exchange.request_id) for digest in digests], keep=keep)
-    title = conversation.title or next(
-        (clean(task_text(m))[:TITLE_CHARS] for m in messages if m.get("role") == "user" and task_text(m)), "")
+    messages = [*exchange.turns[start:], exchange.answer]
+    rows, state = _message_rows(exchange, stored, keep, start, messages, created)
+    _messages_insert(cursor, conversation.id, rows)
+    title = conversation.title or _title(messages)
     similar_ids = conversation.similar_ids
     if similar_ids is None and exchange.similar_ids is not None:
         similar_ids = list(exchange.similar_ids)
     cursor.execute(
         f"UPDATE {CONVERSATION} SET message_count = %s, first_digest = %s, tail = %s, updated_at = %s, title = %s, "
         f"similar_ids = %s WHERE id = %s",
-        [state.count, state.first, connection.ops.adapt_json_value([list(pair) for pair in state.tail], None),
+        [state.count, state.first, _tail_value(state),
          connection.ops.adapt_datetimefield_value(max(conversation.updated_at, exchange.created_at)), title,
-         None if similar_ids is None else connection.ops.adapt_json_value(similar_ids, None), conversation.id],
+         _json_value(similar_ids), conversation.id],
     )
     _interactions_write(cursor, conversation.id, exchange, created, messages, terms)
+
+
+def _new_conversation_write(cursor: Any, exchange: Exchange, created: object, terms: Counter[str]) -> bool:
+    """A conversation's first exchange: its row inserted once, with what its messages make it, not inserted
+    empty and then updated (a second write of the row and its index, on every new task). False when another
+    process inserted the row meanwhile (nothing written): the caller locks theirs and appends."""
+    messages = [*exchange.turns, exchange.answer]
+    rows, state = _message_rows(exchange, Stored(), 0, 0, messages, created)
+    similar_ids = list(exchange.similar_ids) if exchange.similar_ids is not None else None
+    cursor.execute(
+        f"INSERT INTO {CONVERSATION} (api_key_prefix, profile, conversation_id, title, message_count, "
+        f"first_digest, tail, similar_ids, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (api_key_prefix, profile, conversation_id) DO NOTHING RETURNING id",
+        [*exchange.key, _title(messages), state.count, state.first, _tail_value(state), _json_value(similar_ids),
+         created, created],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return False
+    _messages_insert(cursor, row[0], rows)
+    _interactions_write(cursor, row[0], exchange, created, messages, terms)
+    return True
+
+
+def _message_rows(exchange: Exchange, stored: Stored, keep: int, start: int, messages: list[dict],
+                  created: object) -> tuple[list[tuple], Stored]:
+    """The message rows (without their conversation) of `messages`, stored from position `keep` on (the
+    first of them is request turn `start`; the last is the answer), and the conversation's state after them."""
+    counting = tokens.is_loaded()  # exact counts only where the tokenizer is loaded already
+    new = len(messages) - 1
+    rows, digests = [], []
+    for offset, message in enumerate(messages):
+        payload = clean(orjson.dumps(message).decode())
+        # the turns' digests are the exchange's own, which the request path's reads may have computed already
+        digest = exchange.digest_at(start + offset) if offset < new else message_digest(message)
+        digests.append(digest)
+        rows.append((keep + offset, str(message.get("role", ""))[:16], payload, len(payload.encode()),
+                     tokens.count_message_tokens([message]) - tokens.REPLY_PRIMING if counting else None,
+                     digest, exchange.request_id, created))
+    return rows, appended(stored, [(digest, exchange.request_id) for digest in digests], keep=keep)
+
+
+def _messages_insert(cursor: Any, conversation: int, rows: list[tuple]) -> None:
+    cursor.executemany(
+        f"INSERT INTO {MESSAGE} (conversation_id, position, role, payload, size, tokens, digest, request_id, "
+        f"created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", [(conversation, *row) for row in rows])
+
+
+def _title(messages: list[dict]) -> str:
+    return next((clean(task_text(m))[:TITLE_CHARS] for m in messages if m.get("role") == "user" and task_text(m)), "")
+
+
+def _tail_value(state: Stored) -> object:
+    return connection.ops.adapt_json_value([list(pair) for pair in state.tail], None)
+
+
+def _json_value(value: list | None) -> object:
+    return None if value is None else connection.ops.adapt_json_value(value, None)
 
 
 def _stored_before(cursor: Any, conversation: int, request_id: str) -> bool:

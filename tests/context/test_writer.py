@@ -92,3 +92,26 @@ def test_the_conversation_keeps_its_first_block_and_its_latest_time():
     assert row.similar_ids == [7, 3]
     assert row.updated_at == later
     assert [digest for digest, _ in row.tail] and len(row.tail) == 4
+
+
+def test_a_conversation_another_process_created_meanwhile_is_appended_to(monkeypatch):
+    """The row is read as missing, then another writer inserts it first: this exchange is appended to theirs,
+    neither lost nor stored as a second conversation."""
+    from context import services
+
+    conversation = f"race-{uuid.uuid4().hex[:8]}"
+    context_batch_write([exchange(conversation, [TASK], CALL)])  # the other process's first exchange
+    real = services._conversation_locked
+    calls = []
+
+    def missing_at_first(cursor, item):
+        calls.append(item.request_id)
+        return None if len(calls) == 1 else real(cursor, item)
+
+    monkeypatch.setattr(services, "_conversation_locked", missing_at_first)
+    context_batch_write([exchange(conversation, [TASK, CALL, RESULT], ANSWER)])
+
+    assert len(calls) == 2  # the insert met the other row, which was then locked and appended to
+    assert stored(conversation) == [TASK, CALL, RESULT, ANSWER]
+    assert Conversation.objects.filter(conversation_id=conversation).count() == 1
+    assert Conversation.objects.get(conversation_id=conversation).message_count == 4
