@@ -180,15 +180,12 @@ def similar_interactions(ask: SimilarAsk, *, exclude_conversation: int | None) -
     query = search.choose_terms(candidates, docs, total, max_matches=ask.max_matches)
     if not query.terms:
         return []
-    hits = []
-    for pk, prompt, answer, created_at, score in search.search(
-        query, ask.scope, exclude_conversation=exclude_conversation, limit=ask.top_k * 2
-    ):
-        if score >= ask.min_score:
-            hits.append(search.Hit(pk, prompt, answer, created_at, score))
-            if len(hits) == ask.top_k:
-                break
-    return hits
+    # The top k in scope, best first (only their rows are read with their texts); those below the minimum score
+    # are the last of them.
+    return [search.Hit(pk, prompt, answer, created_at, score)
+            for pk, prompt, answer, created_at, score in search.search(
+                query, ask.scope, exclude_conversation=exclude_conversation, limit=ask.top_k)
+            if score >= ask.min_score]
 
 
 def pinned_interactions(ids: Sequence[int], scope: search.Scope) -> list[search.Hit]:

@@ -74,6 +74,14 @@ def test_top_k_and_minimum_score_apply(store):
     assert ask("celery beat invoice", min_score=1.01) == []
 
 
+def test_better_matches_out_of_scope_do_not_crowd_out_the_top_k_in_scope(store):
+    for _ in range(4):  # closer to the question, but another key's
+        seed("Celery beat skips the nightly invoice email task with the DatabaseScheduler crontab in UTC",
+             "Restart beat.", key="gw-other")
+    hits = ask("celery beat nightly invoice email task DatabaseScheduler crontab UTC", top_k=1)
+    assert [hit.prompt for hit in hits] == [RELEVANT[0]]
+
+
 def test_the_upstream_receives_the_similar_interactions_block(gateway, upstream, store):
     question = "My nightly invoice emails stopped; celery beat crontab problem?"
     response = httpx.post(f"{gateway.base_url}/chat/completions", timeout=10, json={
