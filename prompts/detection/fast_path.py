@@ -292,14 +292,14 @@ DEFAULT_RULES: tuple[PatternRule, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class _Branch:
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | _LineStart
     factors: frozenset[str] | None  # as _Rule.factors, for this alternative alone
 
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
     role: str
-    regex: re.Pattern[str]
+    regex: re.Pattern[str] | _LineStart
     weight: float
     on_original: bool  # case-sensitive parts: matched against the original text, not the lower-cased one
     factors: frozenset[str] | None  # one of these substrings must occur for a match; None: always run
@@ -317,8 +317,9 @@ class CompiledRules:
     """A rule table compiled once, with a literal prefilter.
 
     Matching is done on the lower-cased text without IGNORECASE (several times faster in `re`); a pattern with
-    upper-case literals or classes is compiled with IGNORECASE instead, and one that switches case sensitivity
-    on (`(?-i:...)`) sees the original text. Each rule whose regex implies a set of necessary literal substrings
+    upper-case literals or classes is compiled with IGNORECASE instead, and a case-sensitive rule, or one that
+    switches case sensitivity on (`(?-i:...)`), sees the original text. Each rule whose regex implies a set of
+    necessary literal substrings (a case-sensitive rule's lower-cased, as the prefilter reads the lowered text)
     is only run when the single-pass `prefilter` (an Aho-Corasick automaton: one pass over the text finds every
     listed substring, about ten times faster than a lookahead alternation in `re`) saw one of them, so cost
     grows with the text, not the table. The automaton maps each substring straight to the regexes it lets run:
@@ -407,18 +408,50 @@ def _specificity(factor: str) -> int:
 
 def _compile_rule(rule: PatternRule) -> _Rule:
     flags = re.MULTILINE
-    if rule.case_sensitive:
-        return _Rule(rule.role, re.compile(rule.pattern, flags), rule.weight, True, None)
     if "(?-i:" in rule.pattern:
         return _Rule(rule.role, re.compile(rule.pattern, flags | re.IGNORECASE), rule.weight, True, None)
     try:
         tree = _parser.parse(rule.pattern, flags)
     except Exception:  # noqa: BLE001 - the analysis is an optimisation; re.compile below reports real errors
         tree = None
+    if rule.case_sensitive:  # run on the original text; its necessary substrings, lower-cased, on the lowered one
+        factors = _lowered(_necessary(tree)) if tree is not None else None
+        return _Rule(rule.role, _searcher(_literal_first(rule.pattern, upper=True) or rule.pattern, flags),
+                     rule.weight, True, factors, _branches(rule.pattern, flags, upper=True) if tree else None)
     if tree is None or _needs_ignorecase(tree):
         return _Rule(rule.role, re.compile(rule.pattern, flags | re.IGNORECASE), rule.weight, False, None)
-    return _Rule(rule.role, re.compile(_literal_first(rule.pattern) or rule.pattern, flags), rule.weight, False,
+    return _Rule(rule.role, _searcher(_literal_first(rule.pattern) or rule.pattern, flags), rule.weight, False,
                  _necessary(tree), _branches(rule.pattern, flags))
+
+
+def _lowered(factors: frozenset[str] | None) -> frozenset[str] | None:
+    """Necessary substrings of the original text as the lowered text has them; ASCII only (lower-casing some
+    other letters depends on their neighbours or changes their length)."""
+    if factors is None or not all(factor.isascii() for factor in factors):
+        return None
+    return frozenset(factor.lower() for factor in factors)
+
+
+class _LineStart:
+    """`^X` (multi-line) as `X` matched at the start or `\nX` searched: `re` tries a leading `^` at every
+    position of the text, where it finds a leading literal (the newline) by a fast scan."""
+
+    __slots__ = ("_first", "_later", "pattern")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        rest = pattern[1:]
+        self._first, self._later = re.compile(rest, flags), re.compile(f"\n(?:{rest})", flags)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._first.match(text) or self._later.search(text)
+
+
+def _searcher(pattern: str, flags: int) -> re.Pattern[str] | _LineStart:
+    """The compiled pattern; one anchored at a line start (with no top-level alternative) as a `_LineStart`."""
+    if pattern.startswith("^") and flags & re.MULTILINE and len(_top_level_alternatives(pattern)) == 1:
+        return _LineStart(pattern, flags)
+    return re.compile(pattern, flags)
 
 
 _SPLIT_MIN_ALTERNATIVES = 8  # below this, one regex is as fast as the loop over its alternatives
@@ -476,43 +509,59 @@ def _distributed(alternative: str) -> list[str]:
     return [f"{prefix}{member}{suffix}" for member in members]
 
 
-# `\b` then plain lower-case characters: the literal a pattern can open with instead (see _literal_first).
+def _fully_distributed(alternative: str) -> list[str]:
+    """`_distributed` again on each member that itself opens with a group (`\b(?:x|(?:a|b)c)`), until none does."""
+    members = _distributed(alternative)
+    if members == [alternative]:
+        return members
+    return [leaf for member in members for leaf in _fully_distributed(member)]
+
+
+# `\b` then plain lower-case characters: the literal a pattern can open with instead (see _literal_first); for a
+# case-sensitive pattern, upper-case ones too.
 _BOUNDARY_LITERAL = re.compile(r"\\b([a-z0-9_][a-z0-9_ ',:\-]*)")
+_BOUNDARY_LITERAL_ANY_CASE = re.compile(r"\\b([A-Za-z0-9_][A-Za-z0-9_ ',:\-]*)")
 
 
-def _literal_first(alternative: str) -> str | None:
+def _literal_first(alternative: str, *, upper: bool = False) -> str | None:
     """`\\bword...` as `word(?<!\\wword)...`, or None when the alternative does not open that way.
 
     The same matches (a word boundary before a word character means no word character before it), but `re` finds
     a pattern that opens with a literal by a fast substring search, where a leading `\\b` is tried at every
     position of the text: on a short prompt about 0.5 instead of 8 microseconds per alternative."""
-    opening = _BOUNDARY_LITERAL.match(alternative)
+    opening = (_BOUNDARY_LITERAL_ANY_CASE if upper else _BOUNDARY_LITERAL).match(alternative)
     if opening is None:
         return None
     literal, rest = opening.group(1), alternative[opening.end():]
     if rest[:1] in ("?", "*", "+", "{"):  # the quantifier takes the literal's last character
         literal, rest = literal[:-1], literal[-1] + rest
-    if len(literal) < 2:
+    if len(literal) < (1 if literal.isupper() else 2):  # one capital letter is rare enough to scan for
         return None
     return f"{literal}(?<!\\w{re.escape(literal)}){rest}"
 
 
-def _branches(pattern: str, flags: int) -> tuple[_Branch, ...] | None:
-    """The alternatives of an alternation (top-level, and those of a group an alternative opens with), each with
-    its necessary substrings, opening with a literal where it can; those with neither are kept together in one
-    regex that always runs. None when splitting is not safe or not worth it."""
-    alternatives = [member for alternative in _top_level_alternatives(pattern) for member in _distributed(alternative)]
+def _branches(pattern: str, flags: int, *, upper: bool = False) -> tuple[_Branch, ...] | None:
+    """The alternatives of an alternation (top-level, and those of the groups an alternative opens with), each with
+    its necessary substrings, opening with a literal (or a line start) where it can; those with neither are kept
+    together in one regex that always runs. None when splitting is not safe or not worth it. `upper`: a
+    case-sensitive pattern (literals of either case; substrings lowered for the prefilter)."""
+    alternatives = [member for alternative in _top_level_alternatives(pattern)
+                    for member in _fully_distributed(alternative)]
     if len(alternatives) < 2 or _UNSPLITTABLE.search(pattern):
         return None  # alternatives that depend on each other (see _UNSPLITTABLE)
     branches: list[_Branch] = []
     always: list[str] = []
     for alternative in alternatives:
         factors = _necessary(_parser.parse(alternative, flags))
-        anchored = _literal_first(alternative)
+        if upper:
+            factors = _lowered(factors)
+        anchored = _literal_first(alternative, upper=upper)
+        if anchored is None and alternative.startswith("^"):
+            anchored = alternative  # a line start: _searcher makes it a newline scan
         if factors is None and anchored is None:
             always.append(alternative)
         else:
-            branches.append(_Branch(re.compile(anchored or alternative, flags), factors))
+            branches.append(_Branch(_searcher(anchored or alternative, flags), factors))
     if len(always) == len(alternatives) and len(alternatives) < _SPLIT_MIN_ALTERNATIVES:
         return None  # nothing to skip, nothing to anchor: one regex is as fast
     if always:

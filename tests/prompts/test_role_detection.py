@@ -256,7 +256,10 @@ def test_prefilter_never_changes_which_rules_match() -> None:
         re.compile(r.pattern, re.MULTILINE if r.case_sensitive else re.IGNORECASE | re.MULTILINE)
         for r in fast_path.DEFAULT_RULES
     ]
-    extra = ["Traceback (most recent call last):\n  File 'x'\nKeyError: 'A'", "HELLO there", "WRITE TESTS FOR X"]
+    extra = ["Traceback (most recent call last):\n  File 'x'\nKeyError: 'A'", "HELLO there", "WRITE TESTS FOR X",
+             "ERROR: disk full", "xERROR: no", "the server says EACCES", "EADDRINUSE", "ErrorS", "FATAL",
+             "it returns 502 now", "it gives me a 404", "first line\n  please refactor the parser", "refactor it",
+             "\n\nrename the flag", "notes\nnow implement the cache", "ok\nmake sure it works"]
     for text in [r["text"] for r in ROWS] + extra:
         expected = tuple(i for i, rx in enumerate(plain) if rx.search(text))
         assert fast_path.score(text).hits == expected, text
@@ -302,6 +305,31 @@ def test_a_leading_word_boundary_and_group_rewritten_for_speed_match_as_written(
              "why does it", "whY IS  y", "somewhy does x", "the root cause: x", "it fails with z", "failswith x",
              "my pr", "april", "pr.", "the diff", "thediff", "vs. that", "avs", "vs", "ax", "x", "bx", "citesources",
              "cite", "sourcescite", "the design's plan, now", "redesign's plan, now", "nothing here", ""]
+    for text in texts:
+        expected = tuple(i for i, rx in enumerate(plain) if rx.search(text))
+        assert fast_path.score(text, table).hits == expected, text
+
+
+def test_case_sensitive_line_start_and_nested_group_rewrites_match_as_written() -> None:
+    # Case-sensitive rules are split and anchored too (their substrings lowered for the prefilter), a pattern that
+    # opens at a line start runs as a newline scan, and a group inside a group an alternative opens with is
+    # distributed as well: the same hits as the patterns as written.
+    rules = [
+        PatternRule("debugging", r"\b(?:WARNING|ERROR)\b.{0,3}\s?[\w\[]|\bE[A-Z]{4,}\b", 2.0, case_sensitive=True),
+        PatternRule("implementation", r"^\W*(?:please )?(?:rename|refactor|make(?! sure))\b", 2.0),
+        PatternRule("debugging", r"\b(?:fix (?:this|it)|bugs?\b|(?:gives?|returns?) (?:an? )?(?:[45]\d\d)\b)", 1.0),
+        PatternRule("general", r"^Σ\w+|\bÉCOLE\b|\bhi\b|x{2}|q|r|s|t", 1.0, case_sensitive=True),
+    ]
+    table = fast_path.compile_rules(rules)
+    factors = {branch.factors for branch in table.rules[0].branches}
+    assert factors == {frozenset({"warning"}), frozenset({"error"}), None}  # split, prefiltered where it can be
+    assert isinstance(table.rules[1].regex, fast_path._LineStart)
+    plain = [re.compile(r.pattern, re.MULTILINE if r.case_sensitive else re.IGNORECASE | re.MULTILINE)
+             for r in rules]
+    texts = ["ERROR: x", "ERROR", "xERROR: y", "error: y", "WARNING [x]", "EACCES", "aEACCES", "EACC", "ÉEACCES",
+             "please rename it", "  Refactor this", "x\n- rename", "x\nmake sure", "x\nmake it", "xrename",
+             "it returns 500", "it gives a 404", "gives 4044", "fix this", "bugs", "prefix it",
+             "Σίσυφος", "xΣy", "ÉCOLE", "école", "hi", "Hi", "xx", "nothing", "", "\n", "\nΣa"]
     for text in texts:
         expected = tuple(i for i, rx in enumerate(plain) if rx.search(text))
         assert fast_path.score(text, table).hits == expected, text
