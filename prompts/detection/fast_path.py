@@ -433,7 +433,7 @@ def _lowered(factors: frozenset[str] | None) -> frozenset[str] | None:
 
 
 class _LineStart:
-    """`^X` (multi-line) as `X` matched at the start or `\nX` searched: `re` tries a leading `^` at every
+    """`^X` (multi-line) as `X` matched at the start or `\\nX` searched: `re` tries a leading `^` at every
     position of the text, where it finds a leading literal (the newline) by a fast scan."""
 
     __slots__ = ("_first", "_later", "pattern")
@@ -510,7 +510,8 @@ def _distributed(alternative: str) -> list[str]:
 
 
 def _fully_distributed(alternative: str) -> list[str]:
-    """`_distributed` again on each member that itself opens with a group (`\b(?:x|(?:a|b)c)`), until none does."""
+    """`_distributed` again on each member that itself opens with a group (`\\b(?:x|(?:a|b)c)`), until none
+    does."""
     members = _distributed(alternative)
     if members == [alternative]:
         return members
