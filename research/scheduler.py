@@ -76,8 +76,10 @@ class EmbeddedScheduler:
                 due_tasks_run()
             except Exception:  # a bad row or a lost database connection: try again next poll
                 logger.exception("embedded scheduler: checking the periodic tasks failed")
-            finally:
+            try:
                 close_old_connections()
+            except Exception:  # it reconnects to check: a database still down must not end the thread
+                logger.warning("embedded scheduler: closing the database connection failed", exc_info=True)
 
 
 embedded_scheduler = EmbeddedScheduler()
