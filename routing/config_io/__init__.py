@@ -66,6 +66,7 @@ def routing_config_export() -> dict[str, Any]:
             "timeout_seconds": float(p.timeout_seconds),
             "enabled": p.enabled,
             "notes": p.notes,
+            **({"monthly_token_quota": p.monthly_token_quota} if p.monthly_token_quota is not None else {}),
         }
         for p in Provider.objects.order_by("name")
     ]
@@ -200,6 +201,7 @@ def routing_config_import(data: dict[str, Any], *, prune: bool = False) -> Impor
                     "timeout_seconds": p.timeout_seconds,
                     "enabled": p.enabled,
                     "notes": p.notes,
+                    "monthly_token_quota": p.monthly_token_quota,
                 },
             )
             summary.record("providers", status)

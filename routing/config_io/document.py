@@ -36,6 +36,7 @@ TIERS: tuple[str, ...] = tuple(Provider.Tier.values)
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 PRICE_MAX_INTEGER_DIGITS = 6  # DecimalField(max_digits=12, decimal_places=6)
 PRICE_DECIMAL_PLACES = 6
+QUOTA_MAX = 2_147_483_647  # Provider.monthly_token_quota: a PositiveIntegerField
 
 
 def default_routing_path() -> Path:
@@ -110,6 +111,7 @@ class ProviderDoc:
     timeout_seconds: float
     enabled: bool
     notes: str
+    monthly_token_quota: int | None = None  # written only when set: documents without quotas stay byte-stable
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ class RoutingDoc:
                     "timeout_seconds": p.timeout_seconds,
                     "enabled": p.enabled,
                     "notes": p.notes,
+                    **({"monthly_token_quota": p.monthly_token_quota} if p.monthly_token_quota is not None else {}),
                 }
                 for p in sorted(self.providers, key=lambda p: p.name)
             ],
@@ -437,7 +440,7 @@ def _parse_providers(check: Checker, value: Any) -> list[ProviderDoc]:
             item,
             path,
             ("name", "kind", "base_url", "tier"),
-            ("api_key_env", "timeout_seconds", "enabled", "notes"),
+            ("api_key_env", "timeout_seconds", "enabled", "notes", "monthly_token_quota"),
         )
         if row is None:
             continue
@@ -460,8 +463,12 @@ def _parse_providers(check: Checker, value: Any) -> list[ProviderDoc]:
             check.fail(f"{path}.timeout_seconds", f"expected a positive number of seconds, got {timeout!r}")
         enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
         notes = check.string(row.get("notes", ""), f"{path}.notes")
+        quota = row.get("monthly_token_quota")
+        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or not 0 <= quota <= QUOTA_MAX):
+            check.fail(f"{path}.monthly_token_quota", f"expected a whole number of tokens (0 to {QUOTA_MAX}) or null, "
+                       f"got {quota!r}")
         if len(check.problems) == before:
-            result.append(ProviderDoc(name, kind, base_url, api_key_env, tier, float(timeout), enabled, notes))
+            result.append(ProviderDoc(name, kind, base_url, api_key_env, tier, float(timeout), enabled, notes, quota))
         elif name is not None:
             result.append(ProviderDoc(name, "", "", "", "", 0.0, False, ""))  # keeps references resolvable
     return result

@@ -206,6 +206,21 @@ def test_export_import_export_is_byte_stable_after_admin_edits():
 
 
 @pytest.mark.django_db
+def test_a_free_tier_quota_set_in_the_admin_survives_export_and_import_into_another_database():
+    routing_config_import(shipped())
+    Provider.objects.filter(name="nanogpt").update(monthly_token_quota=60000)
+    text = dumps_routing(routing_config_export())
+    exported = json.loads(text)
+    quotas = {p["name"]: p.get("monthly_token_quota") for p in exported["providers"]}
+    assert quotas["nanogpt"] == 60000 and quotas["openai"] is None  # written only where set
+
+    Provider.objects.update(monthly_token_quota=None)  # as a fresh database would have it
+    routing_config_import(exported)
+    assert Provider.objects.get(name="nanogpt").monthly_token_quota == 60000
+    assert dumps_routing(routing_config_export()) == text
+
+
+@pytest.mark.django_db
 def test_export_of_an_empty_database_reimports():
     text = dumps_routing(routing_config_export())
 
@@ -371,6 +386,12 @@ INVALID = {
     "roles not a mapping": (_set(("roles",), []), "roles: expected an object"),
     "enabled not a boolean": (_set(("models", 0, "enabled"), "yes"), "models[0].enabled: expected true or false"),
     "bad model kind": (_set(("models", 0, "kind"), "audio"), "models[0].kind: unknown model kind 'audio'"),
+    "negative quota": (_set(("providers", 0, "monthly_token_quota"), -1),
+                       "providers[0].monthly_token_quota: expected a whole number of tokens"),
+    "quota as text": (_set(("providers", 0, "monthly_token_quota"), "60k"),
+                      "providers[0].monthly_token_quota: expected a whole number of tokens"),
+    "quota as a boolean": (_set(("providers", 0, "monthly_token_quota"), True),
+                           "providers[0].monthly_token_quota: expected a whole number of tokens"),
 }
 
 
