@@ -67,8 +67,11 @@ class EmbeddedScheduler:
                                         daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to end (it does at once when waiting for its next poll); with `timeout`, wait for it."""
         self._stop.set()
+        if timeout is not None and self._thread is not None:
+            self._thread.join(timeout)
 
     def _loop(self, poll_seconds: float) -> None:
         while not self._stop.wait(poll_seconds):

@@ -73,6 +73,22 @@ def _end_leftover_sessions(wait: float = 5.0) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _no_embedded_scheduler_in_the_test_process():
+    """Importing the ASGI app in-process (the live-feed tests) would start the embedded research scheduler in the
+    test process, polling the test database every 30 s for the rest of the run: it could fire a periodic task a
+    test set up for its own gateway process, and it logged after the run had closed its output. The tests that
+    need the scheduler start a gateway process with it on (tests/research/test_execution.py)."""
+    from django.conf import settings
+
+    from research.scheduler import embedded_scheduler
+
+    settings.RESEARCH_EMBEDDED_SCHEDULER = False
+    embedded_scheduler.stop(timeout=5)  # started at collection by an import at a module's top, if any
+    yield
+    embedded_scheduler.stop(timeout=5)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _anonymous_local_mode():
     """Most tests exercise routing, not keys: they run in local mode, as the loopback client they are.
     Key tests (tests/apikeys) switch it off and send keys."""
