@@ -415,9 +415,11 @@ def _compile_rule(rule: PatternRule) -> _Rule:
     except Exception:  # noqa: BLE001 - the analysis is an optimisation; re.compile below reports real errors
         tree = None
     if rule.case_sensitive:  # run on the original text; its necessary substrings, lower-cased, on the lowered one
-        factors = _lowered(_necessary(tree)) if tree is not None else None
-        return _Rule(rule.role, _searcher(_literal_first(rule.pattern, upper=True) or rule.pattern, flags),
-                     rule.weight, True, factors, _branches(rule.pattern, flags, upper=True) if tree else None)
+        searcher = _searcher(_literal_first(rule.pattern, upper=True) or rule.pattern, flags)
+        if tree is None:
+            return _Rule(rule.role, searcher, rule.weight, True, None)
+        return _Rule(rule.role, searcher, rule.weight, True, _lowered(_necessary(tree)),
+                     _branches(rule.pattern, flags, upper=True))
     if tree is None or _needs_ignorecase(tree):
         return _Rule(rule.role, re.compile(rule.pattern, flags | re.IGNORECASE), rule.weight, False, None)
     return _Rule(rule.role, _searcher(_literal_first(rule.pattern) or rule.pattern, flags), rule.weight, False,
