@@ -22,6 +22,8 @@ def _start_writer() -> None:
 
 
 async def _flush_exchanges() -> None:
-    from context.state import recorder
+    from context.state import recorder, writer_process
+    from core.background import run_write
 
     await recorder.aclose()
+    await run_write(writer_process.stop)  # after the last batch; a later one is written in the gateway

@@ -65,6 +65,24 @@ def context_batch_write(items: Sequence[object]) -> int:
     return len(items)
 
 
+def context_items_save(items: Sequence[object]) -> int:
+    """One transaction for the batch; if it fails, each item alone, so one bad exchange (a conversation whose
+    rows were edited by hand, say) is logged and dropped instead of holding back every later one. Never raises:
+    returns how many items were written."""
+    try:
+        return context_batch_write(items)
+    except Exception:
+        logger.warning("saving %d context items in one batch failed; saving them one by one", len(items),
+                       exc_info=True)
+    written = 0
+    for item in items:
+        try:
+            written += context_batch_write([item])
+        except Exception:
+            logger.exception("dropping a context item that cannot be saved: %r", type(item).__name__)
+    return written
+
+
 @dataclass(slots=True)
 class _ConversationRow:
     id: int

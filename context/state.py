@@ -5,7 +5,6 @@ Built at import without touching the database; the writer's task starts on first
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from context.journal import EXCHANGES
 from context.pending import Pending
 from context.policy import Policies
 from context.selectors import policies_build, policies_token
-from context.services import context_batch_write
+from context.services import context_items_save
+from context.writer_process import WriterProcess
 from core.snapshots import SnapshotHolder
 from usage.journal import Journal
 from usage.recorder import UsageRecorder
@@ -28,23 +28,15 @@ policy_snapshot: SnapshotHolder[Policies] = SnapshotHolder(
 pending = Pending()
 
 
-logger = logging.getLogger(__name__)
+writer_process = WriterProcess(nice=settings.CONTEXT_WRITER_NICE)
 
 
 def _write(items: Sequence[object]) -> int:
-    """One transaction for the batch; if it fails, each item alone, so one bad exchange (a conversation whose
-    rows were edited by hand, say) is logged and dropped instead of holding back every later one."""
-    try:
-        written = context_batch_write(items)
-    except Exception:
-        logger.warning("saving %d context items in one batch failed; saving them one by one", len(items),
-                       exc_info=True)
-        written = 0
-        for item in items:
-            try:
-                written += context_batch_write([item])
-            except Exception:
-                logger.exception("dropping a context item that cannot be saved: %r", type(item).__name__)
+    """In the writer thread: the batch goes to the writer process (context.writer_process), or is written here
+    when the setting is off or no child can take it. Never raises; the items leave `pending` either way."""
+    written = writer_process.write(items) if settings.CONTEXT_WRITER_PROCESS else None
+    if written is None:
+        written = context_items_save(items)
     pending.done(list(items))
     return written
 

@@ -371,6 +371,12 @@ CONTEXT_BUDGET_MARGIN = env_float("CONTEXT_BUDGET_MARGIN", 0.05, minimum=0.0)
 # Exchanges are saved off the response path, in batches.
 CONTEXT_SAVE_FLUSH_INTERVAL = env_float("CONTEXT_SAVE_FLUSH_INTERVAL", 0.1, minimum=0.01)
 CONTEXT_SAVE_BATCH_SIZE = env_int("CONTEXT_SAVE_BATCH_SIZE", 100, minimum=1)
+# They are saved by a child process (context/writer_process.py), at this nice increment (0-19): its CPU stays
+# off the process serving requests. Off: the gateway's writer thread saves them itself.
+CONTEXT_WRITER_PROCESS = env_bool("CONTEXT_WRITER_PROCESS", True)
+CONTEXT_WRITER_NICE = env_int("CONTEXT_WRITER_NICE", 10, minimum=0)
+if CONTEXT_WRITER_NICE > 19:
+    raise ImproperlyConfigured(f"CONTEXT_WRITER_NICE={CONTEXT_WRITER_NICE} must be <= 19")
 # Conversations not updated for this many days are deleted by `manage.py purge_conversations` and its
 # daily task (`purge_conversations --schedule` creates it); 0 keeps them.
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 0, minimum=0)

@@ -7,6 +7,7 @@ from django.db import connection
 
 from apikeys.state import key_snapshot
 from context.state import recorder as context_recorder
+from context.state import writer_process as context_writer
 from core.background import run_read
 from core.version import VERSION
 from mcp_bridge.state import status_report as mcp_status_report
@@ -90,5 +91,6 @@ async def status_report(snapshot: RoutingSnapshot, config_version: str | None) -
         "circuits": circuit_breaker.report(),
         "usage_rows_pending": recorder.pending,
         "context_exchanges_pending": context_recorder.pending,  # conversation turns not yet saved
+        "context_writer": context_writer.report() if settings.CONTEXT_WRITER_PROCESS else None,
         "mcp": await mcp_status_report(),
     }

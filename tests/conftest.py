@@ -89,6 +89,17 @@ def _no_embedded_scheduler_in_the_test_process():
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _context_saved_in_the_test_process():
+    """A writer process would open the database its environment names, not this process's test database: the
+    tests that flush exchanges in-process write them in the writer thread. Gateway processes started by tests
+    keep the default (a writer process), and tests/context/test_writer_process.py covers it."""
+    from django.conf import settings
+
+    settings.CONTEXT_WRITER_PROCESS = False
+    yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _anonymous_local_mode():
     """Most tests exercise routing, not keys: they run in local mode, as the loopback client they are.
     Key tests (tests/apikeys) switch it off and send keys."""
