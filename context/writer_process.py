@@ -14,7 +14,11 @@ saving is idempotent by request id, so a batch the child had committed before it
 child is started for a later batch, at most once per RESPAWN_AFTER_SECONDS.
 
 The child reads the same settings from the same environment; it ignores SIGINT and SIGTERM (a terminal's or a
-service manager's signal reaches the whole group) and exits when the gateway closes the pipe or dies.
+service manager's signal reaches the whole group) and exits when the gateway closes the pipe or dies. It starts
+with the first batch, so a gateway that saves no conversation runs none; it takes about 100 MB. It never loads the
+tokenizer (about 75 MB more): stored messages then keep no exact token count, and the request path counts them
+the first time a conversation comes close to a window, once (context.steps.measure), as it does for messages
+saved by a gateway that had not loaded it either.
 """
 
 from __future__ import annotations
