@@ -30,4 +30,14 @@ def _exchange(data: dict[str, Any]) -> Exchange:
     )
 
 
-EXCHANGES = Codec("context_journal", FIELDS, _values, _exchange)
+class ExchangeCodec(Codec):
+    """Keeps each exchange's line on it: the writer process (context.writer_process) is sent the same bytes."""
+
+    def encode(self, item: object) -> bytes | None:
+        line = super().encode(item)
+        if line is not None:
+            item.line = line  # type: ignore[attr-defined] - only exchanges have a line
+        return line
+
+
+EXCHANGES = ExchangeCodec("context_journal", FIELDS, _values, _exchange)

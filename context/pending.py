@@ -1,4 +1,4 @@
-"""Exchanges waiting to be written, and the in-process view of them the request path reads.
+"""Exchanges (and token counts) waiting to be written, and the in-process view of them the request path reads.
 
 An exchange is saved off the response path, in batches (context.state). A client that sends its next turn
 before the batch is written still gets the turn before it as history (and an agent's tool result still
@@ -36,6 +36,7 @@ class Exchange:
     similar_ids: tuple[int, ...] | None = None  # to pin on the conversation, when it has none yet
     seq: int = 0
     replayed: bool = False  # read back from a dead process's journal: it may be stored already
+    line: bytes | None = None  # its journal line, kept so the writer process gets it without a second encoding
     _digests: dict[int, str] = field(default_factory=dict)
 
     @property
@@ -47,6 +48,13 @@ class Exchange:
         if digest is None:
             digest = self._digests[index] = message_digest(self.turns[index])
         return digest
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """Exact counts of stored messages, measured by the request path, to keep for the next requests."""
+
+    counts: list[tuple[int, int]]  # (message id, tokens)
 
 
 class Pending:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from context import search
 from context.conversation import TAIL, Mode, Stored, appended, first_difference, plan
 from context.models import Conversation, Interaction, Message, SearchTerm
-from context.pending import Exchange
+from context.pending import Exchange, TokenCounts
 from context.sql import plain_cursor
 from context.text import clean, json_column, message_digest, message_text, task_text
 from core import tokens
@@ -29,13 +29,6 @@ logger = logging.getLogger(__name__)
 INTERACTION_CHARS = 2000  # of a prompt, and of an answer, kept for search and for context blocks
 TITLE_CHARS = 120
 CONVERSATION, MESSAGE, INTERACTION = (model._meta.db_table for model in (Conversation, Message, Interaction))
-
-
-@dataclass(slots=True)
-class TokenCounts:
-    """Exact counts of stored messages, measured by the request path, to keep for the next requests."""
-
-    counts: list[tuple[int, int]]  # (message id, tokens)
 
 
 def answer_message(text: str, tool_calls: Sequence[dict]) -> dict:

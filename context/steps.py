@@ -35,10 +35,10 @@ from context.budget import (
     room_for_context,
     skip_reason,
 )
-from context.pending import ConversationKey, Exchange
+from context.pending import ConversationKey, Exchange, TokenCounts
 from context.policy import Policy
 from context.selectors import SimilarAsk, conversation_read, scope_for
-from context.services import TokenCounts, answer_message
+from context.services import answer_message
 from context.state import pending, policy_snapshot, recorder
 from context.text import latest_task, leading_system_count, message_digest
 from core import tokens

@@ -7,9 +7,10 @@ thread would only leave the GIL held by a thread that is not running. A child pr
 OS runs it on another core when there is one, and at a lower priority (CONTEXT_WRITER_NICE) it yields the core
 to the gateway whenever a request arrives.
 
-The gateway's writer thread still owns the batch: it sends the items (pickled) down a pipe and waits for the
-child's count of written items, so the recorder's journal, retries and flush at shutdown are unchanged. When no
-child can take a batch (it cannot start, dies, or does not answer in time), the thread writes the batch itself;
+The gateway's writer thread still owns the batch: it sends the items down a pipe and waits for the child's count
+of written items, so the recorder's journal, retries and flush at shutdown are unchanged. When no
+child can take a batch (it is still starting, cannot start, dies, or does not answer in time), the thread writes
+the batch itself;
 saving is idempotent by request id, so a batch the child had committed before it died is not stored twice. A new
 child is started for a later batch, at most once per RESPAWN_AFTER_SECONDS.
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -34,6 +34,11 @@ import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+import orjson
+
+from context.journal import EXCHANGES
+from context.pending import Exchange, TokenCounts
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +59,8 @@ class WriterProcess:
         self._requests: Connection | None = None
         self._replies: Connection | None = None
         self._failed_at: float | None = None
+        self._spawned_at = 0.0
+        self._ready = False  # the child has set Django up and said so
         self._closed = False
         self.batches = 0  # written by a child
         self.fallbacks = 0  # written in the gateway because no child could take them
@@ -65,18 +72,36 @@ class WriterProcess:
         return process.pid if process is not None and process.poll() is None else None
 
     def report(self) -> dict:
-        """For /status: the child's pid (None when none runs) and how the batches went."""
-        return {"pid": self.pid, "batches": self.batches, "written_in_gateway": self.fallbacks,
+        """For /status: the child's pid (None when none runs), whether it takes batches yet, how they went."""
+        if not self._ready and self._process is not None and self._lock.acquire(blocking=False):
+            try:  # a child that said it is ready since the last batch: say so too (never waits for a batch)
+                if self._process is not None and self._replies is not None and self._replies.poll(0):
+                    self._check_ready()
+            finally:
+                self._lock.release()
+        return {"pid": self.pid, "ready": self._ready, "batches": self.batches, "written_in_gateway": self.fallbacks,
                 "started": self.spawns}
 
+    def start(self, wait: float = 0.0) -> bool:
+        """Start a child if none runs (and none failed lately); wait up to `wait` seconds for it to be ready."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                if not self._closed and self._ensure_child():
+                    return True
+                if self._closed or self._process is None or time.monotonic() >= deadline:
+                    return False
+            time.sleep(0.02)
+
     def write(self, items: Sequence[object]) -> int | None:
-        """How many of `items` a child wrote, or None when none could take them: the caller writes them."""
+        """How many of `items` a child wrote, or None when none could take them (none is ready yet, or it failed):
+        the caller writes them."""
         with self._lock:
             if self._closed or not self._ensure_child():
                 self.fallbacks += 1
                 return None
             try:
-                payload = pickle.dumps(list(items), protocol=pickle.HIGHEST_PROTOCOL)
+                payload = batch_encode(items)
             except Exception:
                 logger.exception("context items that cannot be sent to the writer process; writing them here")
                 self.fallbacks += 1
@@ -88,10 +113,8 @@ class WriterProcess:
                     raise TimeoutError(f"no answer in {self._reply_timeout:.0f} s")
                 written = int(self._replies.recv_bytes())
             except (OSError, EOFError, ValueError) as error:  # TimeoutError is an OSError
-                logger.warning("the context writer process failed (%s); writing %d items here",
-                               str(error) or type(error).__name__, len(items))
-                self._discard()
-                self._failed_at = time.monotonic()
+                self._failed(f"the context writer process failed ({str(error) or type(error).__name__}); "
+                             f"writing {len(items)} items here")
                 self.fallbacks += 1
                 return None
             self.batches += 1
@@ -105,12 +128,13 @@ class WriterProcess:
             self._discard(timeout)
 
     def _ensure_child(self) -> bool:
+        """Whether a child is ready for a batch; starts one when none runs. While a new one sets Django up (a
+        second or two), batches are written by the caller instead of waiting for it."""
         if self._process is not None:
-            if self._process.poll() is None:
-                return True
-            logger.warning("the context writer process exited with status %s", self._process.returncode)
-            self._discard()
-            self._failed_at = time.monotonic()
+            if self._process.poll() is not None:
+                self._failed(f"the context writer process exited with status {self._process.returncode}")
+                return False
+            return self._ready or self._check_ready()
         if self._failed_at is not None and time.monotonic() - self._failed_at < self._respawn_after:
             return False
         try:
@@ -119,7 +143,28 @@ class WriterProcess:
             logger.exception("cannot start the context writer process; exchanges are saved in the gateway")
             self._failed_at = time.monotonic()
             return False
+        return self._check_ready()
+
+    def _check_ready(self) -> bool:
+        assert self._replies is not None
+        try:
+            if not self._replies.poll(0):
+                if time.monotonic() - self._spawned_at > self._reply_timeout:
+                    raise TimeoutError(f"not ready after {self._reply_timeout:.0f} s")
+                return False
+            message = self._replies.recv_bytes()
+            if message != READY:
+                raise ValueError(f"unexpected first message {message[:40]!r}")
+        except (OSError, EOFError, ValueError) as error:
+            self._failed(f"the context writer process did not start ({str(error) or type(error).__name__})")
+            return False
+        self._ready = True
         return True
+
+    def _failed(self, message: str) -> None:
+        logger.warning("%s", message)
+        self._discard()
+        self._failed_at = time.monotonic()
 
     def _spawn(self) -> None:
         requests_read, requests_write = os.pipe()
@@ -145,6 +190,7 @@ class WriterProcess:
                     pass
         self._requests = Connection(requests_write, readable=False)
         self._replies = Connection(replies_read, writable=False)
+        self._spawned_at, self._ready = time.monotonic(), False
         self.spawns += 1
         logger.info("context writer process %d started (nice %d)", self._process.pid, self._nice)
 
@@ -153,6 +199,7 @@ class WriterProcess:
             if connection is not None:
                 connection.close()
         self._requests = self._replies = None
+        self._ready = False
         process, self._process = self._process, None
         if process is None:
             return
@@ -164,6 +211,41 @@ class WriterProcess:
             process.wait()
 
 
+# A batch on the pipe: one line per item, its kind's letter then its JSON. An exchange's JSON is its journal line
+# (context.journal), which the request path has encoded already: no second encoding, in the thread that shares
+# the GIL with the requests, of a conversation an agent sends whole with every request.
+LIVE, REPLAYED, COUNTS = b"X", b"R", b"T"
+READY = b"ready"  # the child's first message, once Django is set up
+
+
+def batch_encode(items: Sequence[object]) -> bytes:
+    parts = []
+    for item in items:
+        if isinstance(item, Exchange):
+            line = item.line or EXCHANGES.encode(item)
+            parts += (REPLAYED if item.replayed else LIVE, line)
+        elif isinstance(item, TokenCounts):
+            parts += (COUNTS, orjson.dumps(item.counts, option=orjson.OPT_APPEND_NEWLINE))
+        else:
+            raise TypeError(f"not a context item: {type(item).__name__}")
+    return b"".join(parts)
+
+
+def batch_decode(payload: bytes) -> list[object]:
+    items: list[object] = []
+    for line in payload.split(b"\n"):  # JSON escapes every line break inside a value
+        if not line:
+            continue
+        kind, body = line[:1], line[1:]
+        if kind == COUNTS:
+            items.append(TokenCounts([(message, count) for message, count in orjson.loads(body)]))
+        else:
+            exchange = EXCHANGES.decode(body)
+            exchange.replayed = kind == REPLAYED
+            items.append(exchange)
+    return items
+
+
 def serve(requests: Connection, replies: Connection, save: Callable[[Sequence[object]], int]) -> None:
     """The child's loop: a batch in, its written count out, until the gateway closes the pipe."""
     while True:
@@ -171,7 +253,7 @@ def serve(requests: Connection, replies: Connection, save: Callable[[Sequence[ob
             payload = requests.recv_bytes()
         except EOFError:
             return
-        written = save(pickle.loads(payload))
+        written = save(batch_decode(payload))
         try:
             replies.send_bytes(b"%d" % written)
         except OSError:  # the gateway is gone; what was committed stays, the rest is in its journal
@@ -182,17 +264,21 @@ def main(argv: Sequence[str]) -> None:
     requests_fd, replies_fd, nice = (int(value) for value in argv)
     for name in (signal.SIGINT, signal.SIGTERM):
         signal.signal(name, signal.SIG_IGN)  # the gateway ends this process by closing the pipe
-    if nice:
-        os.nice(nice)
     import django
 
     django.setup()
+    if nice:  # after the set-up, which a busy machine would otherwise stretch to seconds
+        os.nice(nice)
     from django.db import connections
 
     from context.services import context_items_save
 
+    replies = Connection(replies_fd, readable=False)
     try:
-        serve(Connection(requests_fd, writable=False), Connection(replies_fd, readable=False), context_items_save)
+        replies.send_bytes(READY)
+        serve(Connection(requests_fd, writable=False), replies, context_items_save)
+    except OSError:
+        pass  # the gateway is gone before this process was ready
     finally:
         connections.close_all()
 
