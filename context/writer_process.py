@@ -8,9 +8,8 @@ OS runs it on another core when there is one, and at a lower priority (CONTEXT_W
 to the gateway whenever a request arrives.
 
 The gateway's writer thread still owns the batch: it sends the items down a pipe and waits for the child's count
-of written items, so the recorder's journal, retries and flush at shutdown are unchanged. When no
-child can take a batch (it is still starting, cannot start, dies, or does not answer in time), the thread writes
-the batch itself;
+of written items, so the recorder's journal, retries and flush at shutdown are unchanged. When no child can take a
+batch (it is still starting, cannot start, dies, or does not answer in time), the thread writes the batch itself;
 saving is idempotent by request id, so a batch the child had committed before it died is not stored twice. A new
 child is started for a later batch, at most once per RESPAWN_AFTER_SECONDS.
 
@@ -179,15 +178,12 @@ class WriterProcess:
                 pass_fds=child_ends, env=environment, stdin=subprocess.DEVNULL,
             )
         except OSError:
-            for fd in (requests_read, requests_write, replies_read, replies_write):
-                os.close(fd)
+            os.close(requests_write)
+            os.close(replies_read)
             raise
         finally:
             for fd in child_ends:
-                try:
-                    os.close(fd)  # the child's own: a dead child then reads as EOF here
-                except OSError:
-                    pass
+                os.close(fd)  # the child's own: a dead child then reads as EOF here
         self._requests = Connection(requests_write, readable=False)
         self._replies = Connection(replies_read, writable=False)
         self._spawned_at, self._ready = time.monotonic(), False

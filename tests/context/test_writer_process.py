@@ -176,3 +176,13 @@ def test_a_batch_crosses_the_pipe_whole_and_an_exchange_goes_as_its_journal_line
     assert back[1].counts == [(7, 120), (8, 3)]
     with pytest.raises(TypeError):
         batch_encode([object()])
+
+
+def test_a_child_that_dies_in_the_middle_of_a_batch_leaves_the_batch_to_the_caller(writer):
+    assert writer.start(wait=30)
+    child = writer.pid
+    broken = _exchange(_conversation(), "Which line is torn?")
+    broken.line = b'["torn'  # what the child cannot read: it exits with the batch unanswered
+    assert writer.write([broken]) is None
+    assert _gone(child)
+    assert writer.report()["written_in_gateway"] == 1 and writer.report()["pid"] is None
