@@ -36,7 +36,11 @@ TIERS: tuple[str, ...] = tuple(Provider.Tier.values)
 ROLE_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 PRICE_MAX_INTEGER_DIGITS = 6  # DecimalField(max_digits=12, decimal_places=6)
 PRICE_DECIMAL_PLACES = 6
-QUOTA_MAX = 2_147_483_647  # Provider.monthly_token_quota: a PositiveIntegerField
+TOKENS_MAX = 2**31 - 1  # a token count the models store (context window, monthly quota): a PositiveIntegerField
+
+
+def _is_token_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= TOKENS_MAX
 
 
 def default_routing_path() -> Path:
@@ -464,8 +468,8 @@ def _parse_providers(check: Checker, value: Any) -> list[ProviderDoc]:
         enabled = check.boolean(row.get("enabled", True), f"{path}.enabled")
         notes = check.string(row.get("notes", ""), f"{path}.notes")
         quota = row.get("monthly_token_quota")
-        if quota is not None and (isinstance(quota, bool) or not isinstance(quota, int) or not 0 <= quota <= QUOTA_MAX):
-            check.fail(f"{path}.monthly_token_quota", f"expected a whole number of tokens (0 to {QUOTA_MAX}) or null, "
+        if quota is not None and not _is_token_count(quota):
+            check.fail(f"{path}.monthly_token_quota", f"expected a whole number of tokens (0 to {TOKENS_MAX}) or null, "
                        f"got {quota!r}")
         if len(check.problems) == before:
             result.append(ProviderDoc(name, kind, base_url, api_key_env, tier, float(timeout), enabled, notes, quota))
@@ -509,12 +513,7 @@ def _parse_models(check: Checker, value: Any, provider_names: set[str]) -> list[
             row["upstream"], f"{path}.upstream", allow_empty=False, max_length=200, single_line=True
         )
         context_window = row.get("context_window", 0)
-        if (
-            isinstance(context_window, bool)
-            or not isinstance(context_window, int)
-            or context_window < 0
-            or context_window > 2**31 - 1
-        ):
+        if not _is_token_count(context_window):
             check.fail(f"{path}.context_window", f"expected a whole number of tokens >= 0, got {context_window!r}")
         input_price = _price(check, row.get("input_price_per_mtok", "0"), f"{path}.input_price_per_mtok")
         output_price = _price(check, row.get("output_price_per_mtok", "0"), f"{path}.output_price_per_mtok")
