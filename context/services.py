@@ -1,4 +1,5 @@
-"""Writes of the context store: exchanges (in batches, from the writer thread), token counts, purges."""
+"""Writes of the context store: exchanges (in batches, by the writer process or the writer thread), token counts,
+purges."""
 
 from __future__ import annotations
 
